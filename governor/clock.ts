@@ -1,0 +1,98 @@
+import * as FakeTimers from '@sinonjs/fake-timers';
+
+type InstalledClock = ReturnType<typeof FakeTimers.install>;
+
+/**
+ * The only source of time and timers for governor/ and tasks/.
+ *
+ * Contract: `now()` is milliseconds since the epoch; `setTimeout` callbacks run no earlier
+ * than `ms` after the call, in clock order; `sleep` resolves after `ms`, or rejects with the
+ * signal's reason as soon as the signal aborts (and clears its timer).
+ */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** An opaque timer handle returned by `Clock.setTimeout`. */
+export type TimerHandle = { readonly __timer: unique symbol } | object;
+
+function sleepWith(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clock.clearTimeout(handle);
+      reject(signal?.reason);
+    };
+    const handle = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Wall-clock time and the process's real timers. */
+export class RealClock implements Clock {
+  now(): number {
+    return Date.now();
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return setTimeout(fn, ms);
+  }
+  clearTimeout(handle: TimerHandle): void {
+    clearTimeout(handle as NodeJS.Timeout);
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return sleepWith(this, ms, signal);
+  }
+}
+
+/**
+ * Virtual time over @sinonjs/fake-timers, installed on the global object so that libraries
+ * that read `Date` and set timers themselves (node-cron) follow it too.
+ *
+ * Contract: time moves only through `advance`/`advanceTo`, which run every timer that falls due,
+ * in order, letting promise callbacks settle between timers. `uninstall()` restores the real
+ * globals; always call it (tests: in `afterEach`). Only one VirtualClock may be installed at once.
+ */
+export class VirtualClock implements Clock {
+  private readonly fake: InstalledClock;
+
+  constructor(startMs = Date.UTC(2026, 0, 1)) {
+    this.fake = FakeTimers.install({
+      now: startMs,
+      toFake: ['Date', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'],
+      shouldClearNativeTimers: true,
+    });
+  }
+
+  now(): number {
+    return this.fake.now;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return this.fake.setTimeout(fn, ms) as unknown as TimerHandle;
+  }
+  clearTimeout(handle: TimerHandle): void {
+    this.fake.clearTimeout(handle as unknown as number);
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return sleepWith(this, ms, signal);
+  }
+  /** Moves time forward by `ms`, firing due timers and settling promises between them. */
+  async advance(ms: number): Promise<void> {
+    await this.fake.tickAsync(ms);
+  }
+  /** Settles pending promise callbacks without moving time. */
+  async settle(): Promise<void> {
+    await this.fake.tickAsync(0);
+  }
+  uninstall(): void {
+    this.fake.uninstall();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The catalog of facts rules may use, and the blackboard names they come from. Rule validation
+ * rejects any fact or series not listed here; the tasks that write them name them from here.
+ */
+
+/** Series written every second by the signals task (this instance). */
+export const LOCAL_SERIES = {
+  busy: 'busy', // interval event-loop utilization of the proxy, 0..1
+  queueDepth: 'queue.depth', // requests waiting for admission
+  queueWaitP95Ms: 'queue.waitP95Ms', // p95 queueing time of requests admitted in the last second
+  rps: 'rps', // requests per second received
+  inFlight: 'inflight', // requests in flight to the origin
+  shedPerSecond: 'shed', // requests shed (503) per second
+} as const;
+
+/** Series written on every fleet tick by the fleet task (the whole fleet, from published summaries). */
+export const FLEET_SERIES = {
+  busyMean: 'fleet.busy', // mean busy (1-minute average) of the serving members
+  busyMax: 'fleet.busyMax', // max busy (1-minute average) of the serving members
+  busyIfOneLess: 'fleet.busyIfOneLess', // sum of busy / (serving - 1): the load if one instance left
+  queueWaitP95Ms: 'fleet.queueWaitP95Ms', // mean of members' queueing p95
+  size: 'fleet.sizeSeries', // members (pending + running + leaving)
+} as const;
+
+export const ALL_SERIES: readonly string[] = [...Object.values(LOCAL_SERIES), ...Object.values(FLEET_SERIES)];
+
+/** Plain blackboard keys usable as facts (value read as is). */
+export const PLAIN_FACTS = {
+  fleetSize: 'fleet.size', // members: pending + running + leaving
+  fleetRunning: 'fleet.running',
+  fleetPending: 'fleet.pending',
+  fleetLeaving: 'fleet.leaving',
+  myRank: 'fleet.myRank', // this instance's oldest-first rank (0 = oldest)
+  windowsFilled: 'signals.windowsFilled', // true once the longest window rules use is full
+  paused: 'control.paused', // region-wide Stop! in force
+} as const;
+
+/**
+ * Parametrized facts over series (json-rules-engine `params`):
+ * - `window`        {series, seconds, stat: 'avg'|'min'|'max'|'p50'|'p90'|'p95'|'p99'} -> number | null
+ * - `secondsAbove`  {series, threshold} -> number
+ * - `secondsBelow`  {series, threshold} -> number
+ */
+export const WINDOW_FACTS = ['window', 'secondsAbove', 'secondsBelow'] as const;
+export const WINDOW_STATS = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'] as const;
+export type WindowStat = (typeof WINDOW_STATS)[number];
+
+/** Event types rules may emit; each becomes an intent `intents.<type>`. */
+export const EVENT_TYPES = ['scale-up', 'scale-down', 'hold', 'origin-slow', 'block-client', 'restart-worker'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** An intent: what a rule wants, why, and the facts that decided it. Key: `intents.<type>`. */
+export interface Intent {
+  type: EventType;
+  rule: string;
+  file: string;
+  params: Record<string, unknown>;
+  facts: Record<string, unknown>;
+  at: number;
+}
