@@ -39,6 +39,14 @@ export const ERROR_CODES = {
   GOV_ERR_ADMIN_HEADERS_TOO_LARGE: 'An admin API request had headers larger than the limit (431).',
   GOV_ERR_ADMIN_TIMEOUT: 'An admin API client did not send its request in time (408).',
   GOV_ERR_ADMIN_INTERNAL: 'An admin API route handler failed (500); the server keeps serving.',
+  GOV_ERR_ADMIN_UNSIGNED: 'A state-changing admin request carried no signature headers (401).',
+  GOV_ERR_ADMIN_BAD_SIGNATURE: 'An admin request signature did not match the method, path, body, timestamp and nonce under the shared secret (401).',
+  GOV_ERR_ADMIN_EXPIRED: 'A signed admin request had a timestamp older than admin.maxSkewMs (401).',
+  GOV_ERR_ADMIN_FUTURE_DATED: 'A signed admin request had a timestamp more than admin.maxSkewMs ahead of this clock (401).',
+  GOV_ERR_ADMIN_REPLAY: 'A signed admin request reused a nonce already accepted within the skew window (409).',
+  GOV_ERR_ADMIN_NO_SECRET: 'A state-changing admin request arrived but this instance has no admin secret configured (403).',
+  GOV_ERR_ADMIN_NONCE_STORE_FULL: 'Too many signed admin requests within one skew window; retry after Retry-After (503).',
+  GOV_ERR_ADMIN_SECRET: 'The admin secret (GOVERNOR_ADMIN_SECRET or admin.secretFile) is unreadable, too short, or its file is readable by others.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,91 @@
+import type { BlackboardApi } from '../governor/blackboard-types.js';
+import type { SignalSummary } from '../governor/cloud/port.js';
+import { LOCAL_SERIES, PLAIN_FACTS } from '../governor/facts.js';
+import type { Task, TaskContext } from '../governor/task.js';
+import type { ProxySample } from '../proxy/types.js';
+import { SHUTDOWN_KEYS } from './controlled-shutdown.js';
+
+/** Blackboard keys the signals task writes besides LOCAL_SERIES and `signals.windowsFilled`. */
+export const SIGNAL_KEYS = {
+  /** SignalSummary of this instance, published to peers by the fleet task. */
+  summary: 'signals.summary',
+  /** The latest raw ProxySample (status counts, top clients, bytes). */
+  sample: 'signals.sample',
+  /** Why no signals are sampled (no proxy); absent while sampling. */
+  unavailable: 'signals.unavailable',
+} as const;
+
+/** Per-second rate of `count` over an interval of `intervalMs`. */
+function perSecond(count: number, intervalMs: number): number {
+  return intervalMs > 0 ? (count * 1000) / intervalMs : 0;
+}
+
+function pushSample(blackboard: BlackboardApi, s: ProxySample, at: number): void {
+  blackboard.series(LOCAL_SERIES.busy).push(s.busy, at);
+  blackboard.series(LOCAL_SERIES.queueDepth).push(s.queueDepth, at);
+  blackboard.series(LOCAL_SERIES.queueWaitP95Ms).push(s.queueWaitMs.p95, at);
+  blackboard.series(LOCAL_SERIES.rps).push(perSecond(s.requests, s.intervalMs), at);
+  blackboard.series(LOCAL_SERIES.inFlight).push(s.inFlight, at);
+  blackboard.series(LOCAL_SERIES.shedPerSecond).push(perSecond(s.shed, s.intervalMs), at);
+}
+
+/** This instance's load over the last 1, 5 and 15 minutes, as peers see it. */
+function summarize(blackboard: BlackboardApi, at: number, ready: boolean, windowsFilled: boolean): SignalSummary {
+  const busy = blackboard.series(LOCAL_SERIES.busy);
+  return {
+    at,
+    busy1m: busy.avg(60) ?? 0,
+    busy5m: busy.avg(300) ?? 0,
+    busy15m: busy.avg(900) ?? 0,
+    queueWaitP95Ms: blackboard.series(LOCAL_SERIES.queueWaitP95Ms).percentile(95, 60) ?? 0,
+    queueDepth: blackboard.series(LOCAL_SERIES.queueDepth).last() ?? 0,
+    rps: blackboard.series(LOCAL_SERIES.rps).avg(60) ?? 0,
+    inFlight: blackboard.series(LOCAL_SERIES.inFlight).last() ?? 0,
+    ready,
+    windowsFilled,
+  };
+}
+
+/**
+ * Samples the proxy every second: interval busy (event-loop utilization over the last second,
+ * as ProxyControl.sample() measures it), queue depth and p95 wait, request and shed rates,
+ * in-flight requests into LOCAL_SERIES. `signals.windowsFilled` turns true, and stays true, once
+ * the busy series covers scaling.warmupMs (restart safety: scaling waits for it).
+ * Without a proxy it records why in `signals.unavailable` (journaled once) and samples nothing.
+ */
+const signals: Task = {
+  name: 'signals',
+  schedule: '*/1 * * * * *',
+  timeoutMs: 900,
+  run(ctx: TaskContext) {
+    const { blackboard, clock, proxy } = ctx;
+    if (!proxy) {
+      if (!blackboard.has(SIGNAL_KEYS.unavailable)) {
+        const reason = 'no proxy in this governor: no signals are sampled';
+        blackboard.set(SIGNAL_KEYS.unavailable, reason);
+        ctx.journal.record({ kind: 'info', name: 'signals', reason });
+      }
+      return;
+    }
+    blackboard.delete(SIGNAL_KEYS.unavailable);
+    const now = clock.now();
+    const sample = proxy.sample();
+    pushSample(blackboard, sample, now);
+    blackboard.set(SIGNAL_KEYS.sample, sample);
+
+    let windowsFilled = blackboard.get(PLAIN_FACTS.windowsFilled) === true;
+    if (!windowsFilled && blackboard.series(LOCAL_SERIES.busy).coveredSeconds() * 1000 >= ctx.config.scaling.warmupMs) {
+      windowsFilled = true;
+      ctx.journal.record({
+        kind: 'info',
+        name: 'signals',
+        reason: `signal windows filled (${Math.round(ctx.config.scaling.warmupMs / 1000)} s of history): scaling intents may act`,
+      });
+    }
+    blackboard.set(PLAIN_FACTS.windowsFilled, windowsFilled);
+    const ready = proxy.isReady() && !blackboard.has(SHUTDOWN_KEYS.phase);
+    blackboard.set(SIGNAL_KEYS.summary, summarize(blackboard, now, ready, windowsFilled));
+  },
+};
+
+export default signals;
