@@ -35,6 +35,17 @@ export const PLAIN_FACTS = {
   paused: 'control.paused', // region-wide Stop! in force
 } as const;
 
+/** The value type of each plain fact; rule validation checks every comparison against it. */
+export const PLAIN_FACT_TYPES: Record<(typeof PLAIN_FACTS)[keyof typeof PLAIN_FACTS], 'number' | 'boolean'> = {
+  'fleet.size': 'number',
+  'fleet.running': 'number',
+  'fleet.pending': 'number',
+  'fleet.leaving': 'number',
+  'fleet.myRank': 'number',
+  'signals.windowsFilled': 'boolean',
+  'control.paused': 'boolean',
+};
+
 /**
  * Parametrized facts over series (json-rules-engine `params`):
  * - `window`        {series, seconds, stat: 'avg'|'min'|'max'|'p50'|'p90'|'p95'|'p99'} -> number | null
@@ -57,4 +68,9 @@ export interface Intent {
   params: Record<string, unknown>;
   facts: Record<string, unknown>;
   at: number;
+  /**
+   * Other rules that emitted the same type in the same run (`rule` is the one with the highest
+   * priority, then the first in file order); their deciding facts are merged into `facts`.
+   */
+  also?: Array<{ rule: string; file: string; params: Record<string, unknown> }>;
 }
