@@ -63,6 +63,24 @@ function toInstanceRecord(value: unknown, fileName: string): InstanceRecord | Er
   return r as InstanceRecord;
 }
 
+/** Read-modify-write chains per record file, shared by every registry object in this process. */
+const recordChains = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `fn` after every earlier serialized call on `key` in this process has settled, so two
+ * updates of one record (say a summary publish racing a terminate) never lose each other's write.
+ */
+function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = recordChains.get(key) ?? Promise.resolve();
+  const run = previous.then(fn, fn);
+  const settled = run.catch(() => undefined);
+  recordChains.set(key, settled);
+  void settled.then(() => {
+    if (recordChains.get(key) === settled) recordChains.delete(key);
+  });
+  return run;
+}
+
 /** Launch order: launch time, then id (rank 0 first). */
 export function byLaunchOrder(a: InstanceInfo, b: InstanceInfo): number {
   return a.launchTime - b.launchTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -150,11 +168,13 @@ export class LocalRegistry {
    * one terminated; GOV_ERR_CLOUD_NOT_FOUND when there is no such record.
    */
   async update(id: string, change: (current: InstanceRecord) => InstanceRecord): Promise<InstanceRecord> {
-    const current = await this.get(id);
-    if (!current) throw new GovError('GOV_ERR_CLOUD_NOT_FOUND', `no instance ${id} in ${this.stateDir}`, { id });
-    const next = change(current);
-    if (next !== current) await writeJsonAtomic(this.instancePath(id), next);
-    return next;
+    return serialized(this.instancePath(id), async () => {
+      const current = await this.get(id);
+      if (!current) throw new GovError('GOV_ERR_CLOUD_NOT_FOUND', `no instance ${id} in ${this.stateDir}`, { id });
+      const next = change(current);
+      if (next !== current) await writeJsonAtomic(this.instancePath(id), next);
+      return next;
+    });
   }
 
   /** Marks `id` terminated now, for `reason`; an instance already terminated keeps its end. */
