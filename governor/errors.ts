@@ -18,6 +18,10 @@ export const ERROR_CODES = {
   GOV_ERR_CLOUD_BAD_REQUEST: 'A cloud call got bad input (launch token, summary, endpoints, command, id); nothing changed.',
   GOV_ERR_CLOUD_NOT_FOUND: 'The cloud has no record of the instance or command named.',
   GOV_ERR_CLOUD_BAD_STATE: 'The call is not allowed in the instance state (e.g. markRunning after leaving or terminated).',
+  GOV_ERR_CLOUD_CAPACITY: 'EC2 had no capacity (or quota) for the launch (InsufficientInstanceCapacity, VcpuLimitExceeded...), after the SDK retries; nothing was launched twice.',
+  GOV_ERR_CLOUD_AUTH: 'A cloud call was refused for its credentials or permissions (expired token, AuthFailure, UnauthorizedOperation).',
+  GOV_ERR_CLOUD_SLOT_TAKEN: 'EC2 refused a launch token used by a peer with other parameters (IdempotentParameterMismatch) and the peer instance could not be found; not retried.',
+  GOV_ERR_CLOUD_IMDS_TIMEOUT: 'The instance metadata service (IMDSv2) did not answer within cloud.ec2.imdsTimeoutMs.',
   GOV_ERR_REGION_RUNNING: 'governor up found another live region owning the same state directory.',
   GOV_ERR_CLI_USAGE: 'The command line was malformed: unknown command, unknown flag or bad value.',
   GOV_ERR_LOAD_INVALID: 'governor load was given a target outside the loopback range, or a rate, duration, step count or path out of bounds.',
@@ -47,6 +51,10 @@ export const ERROR_CODES = {
   GOV_ERR_ADMIN_NO_SECRET: 'A state-changing admin request arrived but this instance has no admin secret configured (403).',
   GOV_ERR_ADMIN_NONCE_STORE_FULL: 'Too many signed admin requests within one skew window; retry after Retry-After (503).',
   GOV_ERR_ADMIN_SECRET: 'The admin secret (GOVERNOR_ADMIN_SECRET or admin.secretFile) is unreadable, too short, or its file is readable by others.',
+  GOV_ERR_SHUTDOWN_REFUSED: 'An instance refused a controlled-shutdown request: it is the last serving instance of its region and includingLast was not given (409 on the admin API).',
+  GOV_ERR_OPERATOR_TARGET: 'An operator command named an instance that is not a live member of the fleet in the region, or a region with no members.',
+  GOV_ERR_OPERATOR_TIMEOUT: 'An operator command was not acknowledged before it expired, or a shutdown did not finish within the time the operator allowed.',
+  GOV_ERR_OPERATOR_ADMIN: 'An operator request to an instance admin API failed: unreachable, or answered with an error (the message has the status and the code).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -15,10 +15,10 @@ export const LOCAL_SERIES = {
 
 /** Series written on every fleet tick by the fleet task (the whole fleet, from published summaries). */
 export const FLEET_SERIES = {
-  busyMean: 'fleet.busy', // mean busy (1-minute average) of the serving members
-  busyMax: 'fleet.busyMax', // max busy (1-minute average) of the serving members
+  busyMean: 'fleet.busy', // mean busy (last 10 s) of the serving members
+  busyMax: 'fleet.busyMax', // max busy (last 10 s) of the serving members
   busyIfOneLess: 'fleet.busyIfOneLess', // sum of busy / (serving - 1): the load if one instance left
-  queueWaitP95Ms: 'fleet.queueWaitP95Ms', // mean of members' queueing p95
+  queueWaitP95Ms: 'fleet.queueWaitP95Ms', // mean of members' queueing p95 (last 10 s)
   size: 'fleet.sizeSeries', // members (pending + running + leaving)
 } as const;
 

@@ -13,6 +13,7 @@ import {
 } from '../governor/coordination.js';
 import { describeError } from '../governor/errors.js';
 import { FLEET_SERIES, PLAIN_FACTS, type Intent } from '../governor/facts.js';
+import { readControl, withControlState } from '../governor/operator/control.js';
 import type { Task, TaskContext } from '../governor/task.js';
 import { SHUTDOWN_KEYS } from './controlled-shutdown.js';
 import { SIGNAL_KEYS } from './signals.js';
@@ -81,7 +82,7 @@ function fleetLoad(fleet: readonly InstanceInfo[], now: number) {
     .map((i) => i.summary)
     .filter((s): s is SignalSummary => s !== undefined && now - s.at < SUMMARY_MAX_AGE_MS);
   if (fresh.length === 0) return { serving: serving.length, fresh: 0 };
-  const busy = fresh.map((s) => s.busy1m);
+  const busy = fresh.map((s) => s.busyNow);
   const busyMean = busy.reduce((a, b) => a + b, 0) / busy.length;
   return {
     serving: serving.length,
@@ -90,7 +91,7 @@ function fleetLoad(fleet: readonly InstanceInfo[], now: number) {
     busyMax: Math.max(...busy),
     // members without a fresh summary are assumed as busy as the mean
     busyIfOneLess: serving.length <= 1 ? NO_SMALLER_FLEET_BUSY : (busyMean * serving.length) / (serving.length - 1),
-    queueWaitP95Ms: fresh.reduce((a, s) => a + s.queueWaitP95Ms, 0) / fresh.length,
+    queueWaitP95Ms: fresh.reduce((a, s) => a + s.queueWaitNowMs, 0) / fresh.length,
   };
 }
 
@@ -156,7 +157,8 @@ function writeView(ctx: TaskContext, listed: InstanceInfo[], me: string, listedA
 /**
  * Every 5 s: lists the fleet through the Cloud port (one call), ranks it oldest first, writes
  * the view, the plain fleet facts and the fleet series, tracks the last membership change, and
- * publishes this instance's signal summary (until a controlled shutdown has terminated it).
+ * publishes this instance's signal summary with its Stop!/Go! state (until a controlled shutdown
+ * has terminated it).
  * A failed cloud call is journaled (kind 'error') and leaves the last view in place, marked
  * stale; the run itself does not fail.
  */
@@ -189,7 +191,7 @@ const fleet: Task = {
     // a terminated instance has nothing to publish (its process is about to exit)
     if (!summary || bb.get(SHUTDOWN_KEYS.done) === true) return;
     try {
-      await ctx.cloud.publishSummary(summary);
+      await ctx.cloud.publishSummary(withControlState(summary, readControl(bb)));
       bb.delete(errorMarkKey('publishSummary'));
     } catch (err) {
       journalCloudError(ctx, 'publishSummary', err);

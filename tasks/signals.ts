@@ -29,15 +29,20 @@ function pushSample(blackboard: BlackboardApi, s: ProxySample, at: number): void
   blackboard.series(LOCAL_SERIES.shedPerSecond).push(perSecond(s.shed, s.intervalMs), at);
 }
 
-/** This instance's load over the last 1, 5 and 15 minutes, as peers see it. */
+/** The window of the summary's `*Now` figures: short, so that the rules' own windows decide. */
+const NOW_SECONDS = 10;
+
+/** This instance's load now and over the last 1, 5 and 15 minutes, as peers see it. */
 function summarize(blackboard: BlackboardApi, at: number, ready: boolean, windowsFilled: boolean): SignalSummary {
   const busy = blackboard.series(LOCAL_SERIES.busy);
   return {
     at,
+    busyNow: busy.avg(NOW_SECONDS) ?? 0,
     busy1m: busy.avg(60) ?? 0,
     busy5m: busy.avg(300) ?? 0,
     busy15m: busy.avg(900) ?? 0,
     queueWaitP95Ms: blackboard.series(LOCAL_SERIES.queueWaitP95Ms).percentile(95, 60) ?? 0,
+    queueWaitNowMs: blackboard.series(LOCAL_SERIES.queueWaitP95Ms).percentile(95, NOW_SECONDS) ?? 0,
     queueDepth: blackboard.series(LOCAL_SERIES.queueDepth).last() ?? 0,
     rps: blackboard.series(LOCAL_SERIES.rps).avg(60) ?? 0,
     inFlight: blackboard.series(LOCAL_SERIES.inFlight).last() ?? 0,

@@ -52,12 +52,13 @@ export function checkLaunchRequest(req: LaunchRequest): LaunchRequest {
   };
 }
 
-const SUMMARY_NUMBERS = ['at', 'busy1m', 'busy5m', 'busy15m', 'queueWaitP95Ms', 'queueDepth', 'rps', 'inFlight'] as const;
+const SUMMARY_NUMBERS = ['at', 'busyNow', 'busy1m', 'busy5m', 'busy15m', 'queueWaitP95Ms', 'queueWaitNowMs', 'queueDepth', 'rps', 'inFlight'] as const;
 const SUMMARY_FLAGS = ['ready', 'windowsFilled'] as const;
 
 /**
  * The summary as stored for peers: exactly the SignalSummary fields (anything else is dropped,
- * which bounds its size); a missing or non-finite number or a non-boolean flag is refused.
+ * which bounds its size); a missing or non-finite number or a non-boolean flag is refused, and so
+ * is an optional field (paused, controlSince) of the wrong type.
  */
 export function normalizeSummary(summary: SignalSummary): SignalSummary {
   const input = summary as unknown as Record<string, unknown>;
@@ -68,6 +69,12 @@ export function normalizeSummary(summary: SignalSummary): SignalSummary {
     if (typeof input[key] !== 'boolean') throw badRequest(`summary.${key}`, input[key], 'true or false');
     out[key] = input[key];
   }
+  // the optional Stop!/Go! state travels with the summary (governor/operator/control.ts)
+  if (input.paused !== undefined) {
+    if (typeof input.paused !== 'boolean') throw badRequest('summary.paused', input.paused, 'true or false when present');
+    out.paused = input.paused;
+  }
+  if (input.controlSince !== undefined) out.controlSince = checkFiniteNumber('summary.controlSince', input.controlSince);
   return out as unknown as SignalSummary;
 }
 

@@ -11,16 +11,24 @@ export type InstanceState = 'pending' | 'running' | 'leaving' | 'terminated';
 export interface SignalSummary {
   /** clock.now() of the governor that published it. */
   at: number;
+  /** Busy over the last 10 s: what the fleet's series and the rules' windows are built from. */
+  busyNow: number;
   busy1m: number;
   busy5m: number;
   busy15m: number;
   queueWaitP95Ms: number;
+  /** Queueing p95 over the last 10 s. */
+  queueWaitNowMs: number;
   queueDepth: number;
   rps: number;
   inFlight: number;
   ready: boolean;
   /** The publisher's windows are full (restart safety): its numbers can be trusted. */
   windowsFilled: boolean;
+  /** The publisher's region-wide Stop! state (`control.paused`), when it has one (#7). */
+  paused?: boolean;
+  /** When the operator decided that state (`control.since`); the newest decision in the region wins. */
+  controlSince?: number;
 }
 
 export interface Endpoints {

@@ -115,7 +115,7 @@ export async function startRegion(opts: RegionOptions): Promise<RunningRegion> {
     registry.logFile(first.id),
   );
   await registry.recordProcess(first.id, pid);
-  log.info({ id: first.id, pid, logFile: registry.logFile(first.id) }, 'first instance started');
+  log.info({ id: first.id, instancePid: pid, logFile: registry.logFile(first.id) }, 'first instance started');
 
   const liveInstancePids = async (): Promise<number[]> =>
     (await registry.list(config.fleet, config.region))

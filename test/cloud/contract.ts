@@ -29,10 +29,12 @@ export interface CloudContractFixture {
 function sampleSummary(at: number): SignalSummary {
   return {
     at: Math.floor(at / 1000) * 1000,
+    busyNow: 0.625,
     busy1m: 0.5,
     busy5m: 0.25,
     busy15m: 0.125,
     queueWaitP95Ms: 12,
+    queueWaitNowMs: 9,
     queueDepth: 3,
     rps: 40,
     inFlight: 7,

@@ -72,10 +72,12 @@ function kill(pid: number): void {
 
 const summary: SignalSummary = {
   at: 1000,
+  busyNow: 0.1,
   busy1m: 0.1,
   busy5m: 0.1,
   busy15m: 0.1,
   queueWaitP95Ms: 0,
+  queueWaitNowMs: 0,
   queueDepth: 0,
   rps: 1,
   inFlight: 0,

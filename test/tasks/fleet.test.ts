@@ -8,7 +8,7 @@ import { SIGNAL_KEYS } from '../../tasks/signals.js';
 import { TaskHarness, TestRegion, testConfig } from './context.js';
 
 function summary(at: number, busy1m: number, queueWaitP95Ms = 0): SignalSummary {
-  return { at, busy1m, busy5m: busy1m, busy15m: busy1m, queueWaitP95Ms, queueDepth: 0, rps: 1, inFlight: 0, ready: true, windowsFilled: true };
+  return { at, busyNow: busy1m, busy1m, busy5m: busy1m, busy15m: busy1m, queueWaitP95Ms, queueWaitNowMs: queueWaitP95Ms, queueDepth: 0, rps: 1, inFlight: 0, ready: true, windowsFilled: true };
 }
 
 describe('fleet task', () => {

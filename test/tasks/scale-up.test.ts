@@ -11,7 +11,7 @@ import { FLEET, REGION, TaskHarness, TestRegion, testConfig } from './context.js
 const MIN = 60_000;
 
 function busySummary(at: number, busy1m: number): SignalSummary {
-  return { at, busy1m, busy5m: busy1m, busy15m: busy1m, queueWaitP95Ms: 0, queueDepth: 0, rps: 1, inFlight: 0, ready: true, windowsFilled: true };
+  return { at, busyNow: busy1m, busy1m, busy5m: busy1m, busy15m: busy1m, queueWaitP95Ms: 0, queueWaitNowMs: 0, queueDepth: 0, rps: 1, inFlight: 0, ready: true, windowsFilled: true };
 }
 
 describe('scale-up task', () => {

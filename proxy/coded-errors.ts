@@ -1,0 +1,59 @@
+import type { ServerResponse } from 'node:http';
+import { ERROR_CODES, type ErrorCode } from '../governor/errors.js';
+
+/** The codes the proxy answers or records with. */
+export type ProxyErrorCode = Extract<ErrorCode, `GOV_ERR_PROXY_${string}`>;
+
+/** The codes the proxy answers with (the client ones are only recorded: there is no one to answer). */
+export type ResponseErrorCode = Exclude<ProxyErrorCode, 'GOV_ERR_PROXY_CLIENT_GONE' | 'GOV_ERR_PROXY_CLIENT_TIMEOUT'>;
+
+/** The status a coded error response carries. */
+export const STATUS_OF_CODE: Record<ResponseErrorCode, number> = {
+  GOV_ERR_PROXY_SHED: 503,
+  GOV_ERR_PROXY_QUEUE_TIMEOUT: 503,
+  GOV_ERR_PROXY_DRAINING: 503,
+  GOV_ERR_PROXY_UPSTREAM_REFUSED: 502,
+  GOV_ERR_PROXY_UPSTREAM_RESET: 502,
+  GOV_ERR_PROXY_UPSTREAM_TIMEOUT: 504,
+  GOV_ERR_PROXY_UPSTREAM_FAILED: 502,
+};
+
+/** The header that names the code of a response the proxy made itself. */
+export const ERROR_HEADER = 'x-governor-error';
+
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** The code for an error of the request to the origin (timeouts are the proxy's own decision, not classified here). */
+export function classifyUpstreamError(err: unknown): ResponseErrorCode {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ECONNREFUSED') return 'GOV_ERR_PROXY_UPSTREAM_REFUSED';
+  if (typeof code === 'string' && RESET_CODES.has(code)) return 'GOV_ERR_PROXY_UPSTREAM_RESET';
+  return 'GOV_ERR_PROXY_UPSTREAM_FAILED';
+}
+
+export interface ErrorResponseOptions {
+  /** Adds `Retry-After` (seconds). */
+  retryAfterSeconds?: number;
+  /** Adds `Connection: close`, so that the client reconnects (elsewhere, behind a load balancer). */
+  closeConnection?: boolean;
+}
+
+/**
+ * Answers with the code's status, an `x-governor-error` header and a JSON body
+ * `{"error":{"code","message"}}`. Returns the body's length in bytes. The caller checks that no
+ * header has been sent yet.
+ */
+export function sendErrorResponse(res: ServerResponse, code: ResponseErrorCode, options: ErrorResponseOptions = {}): number {
+  const body = JSON.stringify({ error: { code, message: ERROR_CODES[code] } });
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    [ERROR_HEADER]: code,
+  };
+  if (options.retryAfterSeconds !== undefined) headers['retry-after'] = options.retryAfterSeconds;
+  if (options.closeConnection) headers.connection = 'close';
+  res.writeHead(STATUS_OF_CODE[code], headers);
+  res.end(body);
+  return Buffer.byteLength(body);
+}

@@ -1,0 +1,87 @@
+import http from 'node:http';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { request, startOrigin, startProxy, waitFor } from './harness.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+describe('client timeouts', () => {
+  it('a client that sends nothing within clientTimeoutMs is disconnected', async () => {
+    const origin = await startOrigin((_req, res) => res.end('ok'));
+    cleanups.push(() => origin.close());
+    const proxy = await startProxy(origin.url, { clientTimeoutMs: 200 });
+    cleanups.push(() => proxy.close());
+    const started = Date.now();
+
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1');
+      socket.on('close', () => resolve());
+      socket.on('error', () => {});
+    });
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a client that does not finish its request headers within clientTimeoutMs gets 408 and is disconnected', async () => {
+    const origin = await startOrigin((_req, res) => res.end('ok'));
+    cleanups.push(() => origin.close());
+    const proxy = await startProxy(origin.url, { clientTimeoutMs: 200 });
+    cleanups.push(() => proxy.close());
+    const started = Date.now();
+
+    const answer = await new Promise<string>((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n'));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => {});
+    });
+
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(origin.received).toHaveLength(0);
+  });
+
+  it('a request waiting on a slow origin longer than clientTimeoutMs is not cut', async () => {
+    const origin = await startOrigin((_req, res) => setTimeout(() => res.end('worth the wait'), 450));
+    cleanups.push(() => origin.close());
+    const proxy = await startProxy(origin.url, { clientTimeoutMs: 150, upstreamTimeoutMs: 2_000 });
+    cleanups.push(() => proxy.close());
+
+    expect(await request(proxy.url)).toMatchObject({ status: 200, body: 'worth the wait' });
+  });
+
+  it('a client that stops reading its response for clientTimeoutMs is disconnected, and so is the origin', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const pump = () => {
+        while (res.write(chunk));
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    cleanups.push(() => origin.close());
+    const proxy = await startProxy(origin.url, { clientTimeoutMs: 200, upstreamTimeoutMs: 5_000 });
+    cleanups.push(() => proxy.close());
+
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(proxy.url, { agent: false }, resolve).on('error', reject);
+    });
+    response.pause(); // read nothing: the proxy's writes stall
+    response.on('error', () => {});
+
+    await waitFor(() => proxy.totals().errors.GOV_ERR_PROXY_CLIENT_TIMEOUT === 1, 'the timeout recorded');
+    await waitFor(() => origin.open.size === 0, 'the origin connection closed');
+    const closed = new Promise((resolve) => response.socket.once('close', resolve));
+    response.resume();
+    await closed;
+    expect(response.complete).toBe(false);
+    expect(proxy.totals().errors.GOV_ERR_PROXY_CLIENT_GONE).toBeUndefined();
+  });
+});
