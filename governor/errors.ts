@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   GOV_ERR_CLOUD_SLOT_TAKEN: 'EC2 refused a launch token used by a peer with other parameters (IdempotentParameterMismatch) and the peer instance could not be found; not retried.',
   GOV_ERR_CLOUD_IMDS_TIMEOUT: 'The instance metadata service (IMDSv2) did not answer within cloud.ec2.imdsTimeoutMs.',
   GOV_ERR_REGION_RUNNING: 'governor up found another live region owning the same state directory.',
+  GOV_ERR_SIM_TRACE: 'A simulator trace is unknown, or its CSV file is unreadable or malformed (the file, line and expectation are named).',
+  GOV_ERR_SIM_INVALID: 'A simulation was given a parameter out of range (model, faults, policy, step or duration); nothing ran.',
   GOV_ERR_CLI_USAGE: 'The command line was malformed: unknown command, unknown flag or bad value.',
   GOV_ERR_LOAD_INVALID: 'governor load was given a target outside the loopback range, or a rate, duration, step count or path out of bounds.',
   GOV_ERR_FRONT_DOOR_NO_READY: 'The front door has no ready instance for a request; it answered 503 with Retry-After.',
