@@ -24,6 +24,8 @@ export interface SeriesReader {
   secondsBelow(threshold: number): number;
   /** Seconds between the oldest held sample and now: how much history a window can see. */
   coveredSeconds(): number;
+  /** The samples of the last `seconds` (same window as avg) as [at, value] pairs, oldest first. */
+  points(seconds: number): Array<[at: number, value: number]>;
 }
 
 export interface Series extends SeriesReader {

@@ -94,6 +94,16 @@ export class RingSeries implements Series {
     return Math.max(0, (this.clock.now() - oldest) / 1000);
   }
 
+  points(seconds: number): Array<[at: number, value: number]> {
+    const n = this.countInWindow(seconds);
+    const out = new Array<[number, number]>(n);
+    for (let i = 0; i < n; i++) {
+      const index = this.indexFromNewest(n - 1 - i);
+      out[i] = [this.times[index], this.values[index]];
+    }
+    return out;
+  }
+
   /** Ring index of the i-th newest sample (0 = newest); requires i < size. */
   private indexFromNewest(i: number): number {
     return (this.head - 1 - i + 2 * this.capacity) % this.capacity;

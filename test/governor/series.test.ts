@@ -102,6 +102,24 @@ describe('RingSeries', () => {
     expect(() => s.avg(-1)).toThrow(/non-negative/);
   });
 
+  it('lists the points of a window oldest first, across the ring wrap', async () => {
+    const s = new RingSeries(clock, 4);
+    expect(s.points(60)).toEqual([]);
+    const start = clock.now();
+    await pushEverySecond(s, [1, 2, 3, 4, 5, 6]);
+    expect(s.points(Infinity)).toEqual([
+      [start + 2000, 3],
+      [start + 3000, 4],
+      [start + 4000, 5],
+      [start + 5000, 6],
+    ]);
+    expect(s.points(2)).toEqual([
+      [start + 4000, 5],
+      [start + 5000, 6],
+    ]);
+    expect(() => s.points(-1)).toThrow(/non-negative/);
+  });
+
   it('stays bounded in memory over a million samples', () => {
     const s = new RingSeries(clock, 3600);
     globalThis.gc?.();
