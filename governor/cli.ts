@@ -6,6 +6,7 @@ import { loadConfig } from './config.js';
 import { describeError, GovError } from './errors.js';
 import { createLogger } from './log.js';
 import { runInstance } from './instance.js';
+import { operatorCliCommands } from './operator/cli-commands.js';
 import { startRegion } from './region/up.js';
 import { formatLoadTick, runLoad } from './region/load.js';
 import { runRulesCheck } from './rules/check.js';
@@ -168,6 +169,7 @@ const commands: Record<string, Command> = {
       return runRulesCheck(positionals[1], out);
     },
   },
+  ...operatorCliCommands(out),
 };
 
 function help(): string {

@@ -245,6 +245,7 @@ function resolvePaths(config: GovernorConfig, baseDir: string): void {
   config.stateDir = resolve(baseDir, config.stateDir);
   config.rulesDir = resolve(baseDir, config.rulesDir);
   if (config.tasks.extraDir !== undefined) config.tasks.extraDir = resolve(baseDir, config.tasks.extraDir);
+  if (config.admin.secretFile !== undefined) config.admin.secretFile = resolve(baseDir, config.admin.secretFile);
   config.tasks.modules = config.tasks.modules.map((m) => (m.startsWith('.') ? resolve(baseDir, m) : m));
 }
 

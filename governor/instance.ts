@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
 import { startAdminServer } from './admin.js';
+import { loadAdminSecret, NonceStore } from './admin-auth.js';
 import { RealClock, type Clock } from './clock.js';
-import { LocalCloud } from './cloud/local.js';
-import { LocalRegistry } from './cloud/registry.js';
-import { selfReplicationSpec } from './cloud/spawn.js';
+import { createInstanceCloud } from './cloud/factory.js';
 import type { GovernorConfig } from './config-types.js';
 import { Governor } from './governor.js';
+import { createMetrics } from './metrics.js';
+import { controlRoutes } from './operator/control-routes.js';
 import { processAlive } from './process-alive.js';
+import { statusPageRoutes } from './status-page/routes.js';
 import { createProxy } from '../proxy/server.js';
 
 export interface InstanceOptions {
@@ -31,38 +33,47 @@ export interface RunningInstance {
 const OWNER_CHECK_MS = 1000;
 
 /**
- * Runs one instance of the fleet in this process on the local adapter: the proxy, the governor
- * with its tasks, and the admin API. Launches copy this process (same program, same arguments,
- * same environment with a new GOVERNOR_INSTANCE_ID). Contract: the instance is marked running
- * only once the proxy and admin API listen; it stops when the controlled-shutdown task sets
- * `shutdown.done`, on stop(), or when the region owner process is gone.
+ * Runs one instance of the fleet in this process on the configured cloud adapter: the proxy,
+ * the governor with its tasks, and the admin API (state, journal, status page, metrics and the
+ * signed control routes). Launches copy this instance (local: same program, arguments and
+ * environment with a new GOVERNOR_INSTANCE_ID; EC2: same image, type, network and user data).
+ * Contract: the instance is marked running only once the proxy and admin API listen; it stops
+ * when the controlled-shutdown task sets `shutdown.done`, on stop() (draining first), or when
+ * the region owner process is gone.
  */
 export async function runInstance(opts: InstanceOptions): Promise<RunningInstance> {
-  const { config, log } = opts;
   const clock: Clock = new RealClock();
-  const registry = new LocalRegistry(config.stateDir);
-  const id =
-    opts.instanceId ??
-    (await registry.createInstance({ fleet: config.fleet, region: config.region, launchedBy: 'operator' })).id;
-  const cloud = new LocalCloud({
-    stateDir: config.stateDir,
-    fleet: config.fleet,
-    region: config.region,
-    selfId: id,
-    clock,
-    spawn: selfReplicationSpec(),
-  });
-  const instanceLog = log.child({ instance: id });
+  const secret = loadAdminSecret({ file: opts.config.admin.secretFile });
+  const { cloud, id, config } = await createInstanceCloud({ config: opts.config, clock, log: opts.log, instanceId: opts.instanceId });
+  const instanceLog = opts.log.child({ instance: id });
+  const adminLog = instanceLog.child({ part: 'admin' });
   const proxy = await createProxy(config.proxy, { log: instanceLog.child({ part: 'proxy' }) });
   const governor = new Governor({ config, clock, cloud, log: instanceLog, proxy });
+  const { blackboard, journal } = governor;
+  const metrics = createMetrics({ blackboard, journal, proxy });
   const admin = await startAdminServer({
     host: config.admin.host,
     port: config.admin.port,
-    blackboard: governor.blackboard,
-    journal: governor.journal,
-    isReady: () => proxy.isReady() && governor.blackboard.get('shutdown.phase') === undefined,
-    log: instanceLog.child({ part: 'admin' }),
+    blackboard,
+    journal,
+    isReady: () => proxy.isReady() && blackboard.get('shutdown.phase') === undefined,
+    log: adminLog,
     meta: () => governor.meta(),
+    routes: [
+      ...statusPageRoutes({ blackboard, journal, clock }),
+      metrics.route,
+      ...controlRoutes({
+        blackboard,
+        journal,
+        clock,
+        cloud,
+        invoke: (name) => governor.scheduler.invoke(name),
+        secret,
+        nonceStore: new NonceStore(config.admin.maxSkewMs),
+        maxSkewMs: config.admin.maxSkewMs,
+        log: adminLog,
+      }),
+    ],
   });
   await governor.start();
   await cloud.markRunning({ proxy: proxy.url, admin: admin.url });
@@ -77,8 +88,12 @@ export async function runInstance(opts: InstanceOptions): Promise<RunningInstanc
     stopping ??= (async () => {
       if (ownerTimer) clock.clearTimeout(ownerTimer);
       instanceLog.info({ reason }, 'instance stopping');
+      const controlled = governor.blackboard.get('shutdown.done') === true;
+      if (!controlled) await proxy.drain(config.shutdown.drainTimeoutMs);
       await governor.stop();
-      if (governor.blackboard.get('shutdown.done') !== true) await cloud.terminateSelf().catch(() => undefined);
+      // A local instance that stops is gone for good; an EC2 instance whose service stops
+      // (a restart, an upgrade) stays a member unless its controlled shutdown terminated it.
+      if (!controlled && config.cloud.adapter === 'local') await cloud.terminateSelf().catch(() => undefined);
       await admin.close();
       await proxy.close();
       resolveStopped(reason);
