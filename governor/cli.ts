@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig } from './config.js';
+import { runFirstBoot } from './first-boot.js';
 import { describeError, GovError } from './errors.js';
 import { createLogger } from './log.js';
 import { runInstance } from './instance.js';
@@ -167,6 +168,28 @@ const commands: Record<string, Command> = {
         throw new GovError('GOV_ERR_CLI_USAGE', 'usage: governor rules check DIR');
       }
       return runRulesCheck(positionals[1], out);
+    },
+  },
+  'first-boot': {
+    summary: 'write this machine image instance\'s config from its user data (run by the systemd unit)',
+    usage: 'governor first-boot --out FILE [--user-data FILE] [--imds-endpoint URL] [--defaults FILE]',
+    options: {
+      out: { type: 'string' },
+      'user-data': { type: 'string' },
+      'imds-endpoint': { type: 'string' },
+      defaults: { type: 'string' },
+    },
+    async run(values) {
+      if (typeof values.out !== 'string') throw new GovError('GOV_ERR_CLI_USAGE', '--out FILE is required');
+      const config = await runFirstBoot({
+        out: values.out,
+        userDataFile: values['user-data'] as string | undefined,
+        imdsEndpoint: values['imds-endpoint'] as string | undefined,
+        imdsTimeoutMs: loadConfig({}).cloud.ec2.imdsTimeoutMs,
+        defaultsFile: values.defaults as string | undefined,
+      });
+      out(`wrote ${values.out}: fleet ${config.fleet} in ${config.region}, origin ${config.proxy.origin}`);
+      return EXIT.ok;
     },
   },
   ...operatorCliCommands(out),

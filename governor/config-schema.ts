@@ -34,6 +34,10 @@ const MAX_TIMER_MS = 2_147_483_647;
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 /** A cron expression of 5 or 6 whitespace-separated fields (node-cron checks the fields). */
 export const CRON_PATTERN = '^\\s*\\S+(\\s+\\S+){4,5}\\s*$';
+/** A CloudWatch namespace: the characters CloudWatch accepts, not the reserved 'AWS/' prefix. */
+export const METRICS_NAMESPACE_PATTERN = '^(?!AWS/)[A-Za-z0-9._/#: -]+$';
+/** An http(s) URL with a host (for keys checked by the schema alone). */
+export const HTTP_URL_PATTERN = '^https?://[^\\s/?#]+(/\\S*)?$';
 
 export const DEFAULT_TASK_MODULES: readonly string[] = [
   'signals',
@@ -42,6 +46,8 @@ export const DEFAULT_TASK_MODULES: readonly string[] = [
   'scale-up',
   'scale-down',
   'controlled-shutdown',
+  'commands',
+  'publish-metrics',
 ];
 
 function section(description: string, properties: Record<string, SchemaNode>): SchemaNode {
@@ -120,6 +126,10 @@ export const CONFIG_SCHEMA: SchemaNode = {
     admin: section('The admin HTTP API (/healthz, /readyz, /state, /journal).', {
       host: text('Address the admin API binds to.', '127.0.0.1'),
       port: port('Port of the admin API'),
+      secretFile: text(
+        'File holding the shared secret that signs state-changing admin requests (mode 600); without it, GOVERNOR_ADMIN_SECRET.',
+      ),
+      maxSkewMs: millis('Signed admin requests with a timestamp further than this from now are rejected', 300_000, 1000),
     }),
     proxy: section('The reverse proxy in front of the origin.', {
       host: text('Address the proxy binds to.', '127.0.0.1'),
@@ -132,6 +142,36 @@ export const CONFIG_SCHEMA: SchemaNode = {
       clientTimeoutMs: millis('A client must send its request within this', 60_000, 1),
       retryAfterSeconds: integer('Retry-After sent with a shed request (seconds).', 1, 0),
       maxTrackedClients: integer('Distinct client addresses tracked per interval at most.', 1000, 1),
+      workers: integer('Proxy worker processes (node:cluster; the governor runs in the primary): 0 = one per core, 1 = in the governor\'s process.', 0, 0, 1024),
+      cache: section('The RFC 9111 shared cache (one per worker).', {
+        enabled: { type: 'boolean', description: 'Cache responses the origin allows a shared cache to store.', default: true },
+        maxBytes: integer('Response bodies held at most (bytes, per worker); least recently used entries are evicted first.', 256 * 1024 * 1024, 0),
+        maxEntryBytes: integer('A response body larger than this (bytes) is streamed through and not stored.', 8 * 1024 * 1024, 0),
+      }),
+      limits: section('Request limits: beyond them, a coded 4xx response and a counter.', {
+        maxHeaderCount: integer('Request header fields at most (431 beyond).', 100, 1, 10_000),
+        maxHeaderBytes: integer('Request line and headers at most, bytes (431 beyond).', 16 * 1024, 1024, 1024 * 1024),
+        maxUrlLength: integer('Request target length at most, characters (414 beyond).', 8 * 1024, 16),
+        maxBodyBytes: integer('Request body at most, bytes (413 beyond).', 10 * 1024 * 1024, 0),
+        headersTimeoutMs: millis('Request headers must be complete within this (slowloris; 408 beyond)', 10_000, 1),
+        maxBlockedClients: integer('Client addresses on the denylist at most (the one expiring first makes room).', 10_000, 1),
+      }),
+      deadlines: section('Time budgets besides upstreamTimeoutMs (the origin\'s silence) and clientTimeoutMs.', {
+        totalMs: millis('From arrival to the origin\'s response head, queueing and retries included (504 beyond)', 60_000, 1),
+        connectMs: millis('Connecting to the origin', 5_000, 1),
+      }),
+      retryBudget: section('Retries of idempotent requests that failed before any byte reached the origin.', {
+        ratio: { type: 'number', description: 'Retries at most this fraction of requests over windowMs (0.2 = 20% extra load).', default: 0.2, minimum: 0, maximum: 1 },
+        minPerSecond: integer('Retries allowed per second whatever the ratio (light traffic can still retry).', 10, 0),
+        windowMs: millis('Window over which requests and retries are counted', 10_000, 1000),
+        maxRetries: integer('Retries of one request at most.', 2, 0, 10),
+      }),
+      breaker: section('The circuit breaker in front of the origin.', {
+        enabled: { type: 'boolean', description: 'Fail fast (or serve stale) while the origin keeps failing.', default: true },
+        failures: integer('Consecutive failures (connection errors, timeouts, 502/503/504) that open the circuit.', 5, 1),
+        cooldownMs: millis('Open time before one probe request; doubles after every failed probe', 5_000, 1),
+        maxCooldownMs: millis('Longest open time between probes', 60_000, 1),
+      }),
     }),
     cloud: section('The cloud adapter the fleet runs on.', {
       adapter: {
@@ -167,6 +207,33 @@ export const CONFIG_SCHEMA: SchemaNode = {
       notReadyMs: millis('How long the instance reports not-ready before draining', 5_000),
       drainTimeoutMs: millis('How long in-flight and queued requests may take to finish', 30_000),
       phaseTimeoutMs: millis('Timeout of every other phase', 10_000, 1),
+    }),
+    metrics: section('CloudWatch metrics published by the publish-metrics task (one batched PutMetricData a run).', {
+      enabled: {
+        type: 'boolean',
+        description:
+          "false: never publish. Unset: publish with the ec2 adapter, or with the local adapter only when metrics.endpoint is set. true: as unset.",
+      },
+      namespace: {
+        type: 'string',
+        description: "CloudWatch namespace (letters, digits and . _ - / # : space; not starting with 'AWS/').",
+        default: 'Governor',
+        minLength: 1,
+        maxLength: 255,
+        pattern: METRICS_NAMESPACE_PATTERN,
+      },
+      storageResolution: {
+        type: 'integer',
+        description: '60 = standard resolution, 1 = high resolution (1-second) storage.',
+        default: 60,
+        enum: [60, 1],
+      },
+      endpoint: {
+        type: 'string',
+        description: "CloudWatch API endpoint override (an http(s) URL); default: the region's public endpoint.",
+        pattern: HTTP_URL_PATTERN,
+      },
+      timeoutMs: millis('Timeout of one PutMetricData call, retries included', 10_000, 1),
     }),
     log: section('Logging.', {
       level: {

@@ -20,7 +20,14 @@ export interface GovernorConfig {
     /** How long stop() waits for running tasks before giving up on them. */
     stopDeadlineMs: number;
   };
-  admin: { host: string; port: number };
+  admin: {
+    host: string;
+    port: number;
+    /** File holding the shared secret for signed admin requests (else GOVERNOR_ADMIN_SECRET). */
+    secretFile?: string;
+    /** Signed admin requests whose timestamp is further than this from now are rejected. */
+    maxSkewMs: number;
+  };
   proxy: {
     host: string;
     /** 0 = any free port. */
@@ -37,6 +44,55 @@ export interface GovernorConfig {
     retryAfterSeconds: number;
     /** Distinct client addresses tracked per interval at most. */
     maxTrackedClients: number;
+    /** Proxy worker processes (node:cluster, the governor in the primary): 0 = one per core, 1 = in the governor's process. */
+    workers: number;
+    /** The RFC 9111 shared cache, one per worker. */
+    cache: {
+      enabled: boolean;
+      /** Response bodies held at most, bytes; least recently used entries are evicted first. */
+      maxBytes: number;
+      /** A response body larger than this is streamed through and not stored. */
+      maxEntryBytes: number;
+    };
+    /** Request limits: beyond them, a coded 4xx and a counter. */
+    limits: {
+      maxHeaderCount: number;
+      /** Request line and headers, bytes. */
+      maxHeaderBytes: number;
+      maxUrlLength: number;
+      /** Request body, bytes. */
+      maxBodyBytes: number;
+      /** Request headers must be complete within this (slowloris); the whole request within clientTimeoutMs. */
+      headersTimeoutMs: number;
+      /** Client addresses on the denylist at most. */
+      maxBlockedClients: number;
+    };
+    /** Time budgets besides upstreamTimeoutMs (the origin's silence) and clientTimeoutMs. */
+    deadlines: {
+      /** From a request's arrival to the origin's response head, queueing and retries included (504 beyond). */
+      totalMs: number;
+      /** Connecting to the origin (a connection that takes longer counts as a failure before any byte was sent). */
+      connectMs: number;
+    };
+    /** Retries of idempotent requests that failed before any byte reached the origin. */
+    retryBudget: {
+      /** Retries at most this fraction of requests over windowMs (0.2 = 20% extra load). */
+      ratio: number;
+      /** Retries allowed per second whatever the ratio, so that light traffic can retry. */
+      minPerSecond: number;
+      windowMs: number;
+      /** Retries of one request at most. */
+      maxRetries: number;
+    };
+    /** The circuit breaker in front of the origin. */
+    breaker: {
+      enabled: boolean;
+      /** Consecutive failures (connection errors, timeouts, 502/503/504) that open the circuit. */
+      failures: number;
+      /** Open time before one probe request; doubles after every failed probe, up to maxCooldownMs. */
+      cooldownMs: number;
+      maxCooldownMs: number;
+    };
   };
   cloud: {
     adapter: 'local' | 'ec2';
@@ -68,4 +124,19 @@ export interface GovernorConfig {
     phaseTimeoutMs: number;
   };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  /** CloudWatch metrics, published by the publish-metrics task (one batched PutMetricData a run). */
+  metrics: {
+    /**
+     * false: never publish. Unset: publish with the ec2 adapter, or with the local adapter only
+     * when `endpoint` is set. true: as unset (the local adapter still needs an endpoint).
+     */
+    enabled?: boolean;
+    namespace: string;
+    /** 60 = standard resolution, 1 = high resolution (1-second) storage. */
+    storageResolution: 60 | 1;
+    /** CloudWatch API endpoint override (an http(s) URL); default: the region's public endpoint. */
+    endpoint?: string;
+    /** Timeout of one PutMetricData call, retries included. */
+    timeoutMs: number;
+  };
 }

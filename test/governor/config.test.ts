@@ -42,11 +42,11 @@ describe('defaults', () => {
       stateDir: resolve('.governor'),
       rulesDir: join(packageRoot(), 'rules'),
       tasks: {
-        modules: ['signals', 'fleet', 'rules', 'scale-up', 'scale-down', 'controlled-shutdown'],
+        modules: ['signals', 'fleet', 'rules', 'scale-up', 'scale-down', 'controlled-shutdown', 'commands', 'publish-metrics'],
         overrides: {},
         stopDeadlineMs: 10000,
       },
-      admin: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0, maxSkewMs: 300000 },
       proxy: {
         host: '127.0.0.1',
         port: 0,
@@ -58,8 +58,15 @@ describe('defaults', () => {
         clientTimeoutMs: 60000,
         retryAfterSeconds: 1,
         maxTrackedClients: 1000,
+        workers: 0,
+        cache: { enabled: true, maxBytes: 268435456, maxEntryBytes: 8388608 },
+        limits: { maxHeaderCount: 100, maxHeaderBytes: 16384, maxUrlLength: 8192, maxBodyBytes: 10485760, headersTimeoutMs: 10000, maxBlockedClients: 10000 },
+        deadlines: { totalMs: 60000, connectMs: 5000 },
+        retryBudget: { ratio: 0.2, minPerSecond: 10, windowMs: 10000, maxRetries: 2 },
+        breaker: { enabled: true, failures: 5, cooldownMs: 5000, maxCooldownMs: 60000 },
       },
       cloud: { adapter: 'local', ec2: { imdsTimeoutMs: 2000 } },
+      metrics: { namespace: 'Governor', storageResolution: 60, timeoutMs: 10000 },
       scaling: {
         minInstances: 1,
         maxInstances: 8,
@@ -92,7 +99,7 @@ describe('defaults', () => {
 
 describe('CONFIG_SCHEMA', () => {
   /** Keys the type marks optional: they have no default. */
-  const OPTIONAL = new Set(['tasks.extraDir', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint']);
+  const OPTIONAL = new Set(['tasks.extraDir', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint', 'admin.secretFile', 'metrics.enabled', 'metrics.endpoint']);
 
   function walk(node: SchemaNode, path: string, visit: (node: SchemaNode, path: string) => void): void {
     visit(node, path);
@@ -388,7 +395,7 @@ describe('freezing', () => {
   it('each load is independent of the last', () => {
     const first = loadConfig({ env: {} });
     const second = loadConfig({ env: {}, base: { tasks: { modules: ['signals'] } } });
-    expect(first.tasks.modules).toHaveLength(6);
+    expect(first.tasks.modules).toHaveLength(8);
     expect(second.tasks.modules).toEqual(['signals']);
     expect(first.tasks.overrides).not.toBe(second.tasks.overrides);
   });
