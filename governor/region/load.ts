@@ -2,7 +2,7 @@ import { Agent, request, type ClientRequest } from 'node:http';
 import { isIPv4 } from 'node:net';
 import { RealClock, type Clock, type TimerHandle } from '../clock.js';
 import { GovError } from '../errors.js';
-import { LatencyHistogram } from './latency.js';
+import { Histogram } from '../../proxy/histogram.js';
 import { plannedBy, type RatePlan } from './load-schedule.js';
 
 /** Hard bounds of one run: a load run is always finite and small enough for one machine. */
@@ -169,9 +169,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
   const agent = new Agent({ keepAlive: true, maxSockets: maxConcurrency });
   const open = new Set<ClientRequest>();
-  const total = { sent: 0, ok: 0, errors: 0, drops: 0, cancelled: 0, latency: new LatencyHistogram() };
+  const total = { sent: 0, ok: 0, errors: 0, drops: 0, cancelled: 0, latency: new Histogram() };
   const errorsByKind: Record<string, number> = {};
-  const window = { sent: 0, completed: 0, errors: 0, drops: 0, latency: new LatencyHistogram() };
+  const window = { sent: 0, completed: 0, errors: 0, drops: 0, latency: new Histogram() };
   const start = clock.now();
   let issued = 0;
   let sending = true;
@@ -208,8 +208,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
       errors: window.errors,
       drops: window.drops,
       inFlight: open.size,
-      p50Ms: window.latency.quantile(0.5),
-      p99Ms: window.latency.quantile(0.99),
+      p50Ms: window.latency.percentile(0.5),
+      p99Ms: window.latency.percentile(0.99),
       fleetSize,
     });
     window.sent = window.completed = window.errors = window.drops = 0;
@@ -357,8 +357,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     drops: total.drops,
     cancelled: total.cancelled,
     achievedRate: completed / Math.min(Math.max(elapsedSec, 0.001), plan.durationSec),
-    p50Ms: total.latency.quantile(0.5),
-    p99Ms: total.latency.quantile(0.99),
+    p50Ms: total.latency.percentile(0.5),
+    p99Ms: total.latency.percentile(0.99),
     maxMs: total.latency.max,
     aborted,
   };

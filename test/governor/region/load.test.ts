@@ -4,7 +4,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isGovError } from '../../../governor/errors.js';
 import { formatLoadTick, runLoad, validateLoad, type LoadOptions, type LoadTick } from '../../../governor/region/load.js';
 import { plannedBy, rateAt, type RatePlan } from '../../../governor/region/load-schedule.js';
-import { LatencyHistogram } from '../../../governor/region/latency.js';
 
 let server: Server;
 let target: string;
@@ -184,22 +183,5 @@ describe('runLoad', () => {
     });
     expect(line).toBe('  12s  target   400/s  rate   401/s  errors    0  drops    3  p50     2 ms  p99    14 ms  in flight    7  fleet 2');
     expect(formatLoadTick({ second: 1, targetRate: 1, sentRate: 1, rate: 1, errors: 0, drops: 0, inFlight: 0, p50Ms: 0, p99Ms: 0 })).toMatch(/fleet \?$/);
-  });
-});
-
-describe('LatencyHistogram', () => {
-  it('gives quantiles at bucket resolution and the exact maximum', () => {
-    const h = new LatencyHistogram();
-    expect(h.quantile(0.5)).toBe(0);
-    for (let ms = 1; ms <= 100; ms++) h.record(ms);
-    expect([h.quantile(0.5), h.quantile(0.99), h.quantile(1)]).toEqual([50, 99, 100]);
-    h.record(4_567);
-    h.record(500_000);
-    expect(h.quantile(1)).toBe(119_900);
-    expect(h.max).toBe(500_000);
-    expect(h.count).toBe(102);
-    h.reset();
-    h.record(4_567);
-    expect([h.quantile(0.5), h.max]).toEqual([4_560, 4_567]);
   });
 });
