@@ -2,8 +2,9 @@
 // `npm run bundle` (after `npm run build`): a self-contained tarball the machine image installs.
 //   node ami/bundle.mjs [--out DIR]      -> DIR/governor-<version>.tgz (default DIR: the project root)
 // The tarball holds one folder, governor-<version>/, with the built code (dist/governor, dist/tasks,
-// dist/proxy), the default rules (rules/), the image defaults and unit (ami/), package.json and
-// package-lock.json, README.md, and the production dependencies: exactly the lockfile's non-dev
+// dist/proxy), the status page's static files (governor/status-page/), the default rules
+// (rules/), the image defaults and unit (ami/), package.json and package-lock.json, README.md,
+// and the production dependencies: exactly the lockfile's non-dev
 // packages, copied from the installed node_modules (run `npm ci` first; no network is used).
 // Files are owned by root (0:0) in the archive. Exit codes: 0 ok, 1 failed.
 import { execFileSync } from 'node:child_process';
@@ -20,6 +21,10 @@ const CONTENT = [
   ['dist/governor', true],
   ['dist/tasks', true],
   ['dist/proxy', true],
+  // the status page's static files, read at start-up from the package root (tsc does not copy them)
+  ['governor/status-page/index.html', true],
+  ['governor/status-page/app.js', true],
+  ['governor/status-page/style.css', true],
   ['rules', true],
   ['ami/image-config.json', true],
   ['ami/governor.service', true],

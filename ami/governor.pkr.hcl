@@ -1,4 +1,4 @@
-# Bakes the Governor machine image (docs: README, "Baking the machine image").
+# Bakes the Governor machine image (docs: README, "Running a fleet on AWS").
 #
 #   npm run bundle
 #   packer init ami/

@@ -1,10 +1,14 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TAG } from '../../governor/cloud/ec2-tags.js';
+import type { GovernorConfig } from '../../governor/config-types.js';
 import { defaultConfig } from '../../governor/config.js';
+import { launchToken } from '../../governor/coordination.js';
 import { packageRoot } from '../../governor/package-info.js';
+import { CliProcess, descendantsOf, GUARD_MARK, GUARD_URL, isolatedEnv, MachineFakes, running, THIS_MACHINE, waitFor } from './bundle-boot.js';
 import { blocksOf, HclSyntaxError, parseHcl, stringValue, type HclBlock } from './hcl.js';
 
 const ROOT = packageRoot();
@@ -299,7 +303,9 @@ describe('npm run bundle (ami/bundle.mjs)', () => {
       expect(existsSync(join(unpacked, 'node_modules', dev)), dev).toBe(false);
     }
     expect(existsSync(join(unpacked, 'test'))).toBe(false);
-    expect(existsSync(join(unpacked, 'governor'))).toBe(false);
+    // of the sources, only the status page's static files (read at start-up)
+    expect(readdirSync(join(unpacked, 'governor'))).toEqual(['status-page']);
+    expect(readdirSync(join(unpacked, 'governor/status-page')).sort()).toEqual(['app.js', 'index.html', 'style.css']);
   });
 
   it('runs from the unpacked root: --help, rules check, and first boot writes a config for the image', () => {
@@ -321,5 +327,174 @@ describe('npm run bundle (ami/bundle.mjs)', () => {
     expect(config.cloud.adapter).toBe('ec2');
     expect(config.scaling.maxInstances).toBe(4);
     expect(config.tasks.modules).toContain('publish-metrics');
+  });
+
+  /**
+   * Issue #5: the unpacked bundle, started as the image starts it (first boot, then start, each a
+   * real process), on "this machine" as the fakes describe it. Its rule asks for a third member at
+   * once, so it launches a copy of itself; the copy never comes up (nothing runs it), so it stays
+   * pending and holds back every further launch.
+   */
+  describe('booted from the unpacked root against the AWS fakes', () => {
+    const FLEET = 'edge';
+    const REGION = 'us-east-1';
+    const every = (seconds: number) => ({ schedule: `*/${seconds} * * * * *` });
+    let boot: string;
+    let fakes: MachineFakes;
+    let firstBoot: CliProcess;
+    let governor: CliProcess;
+    let proxyUrl: string;
+    let adminUrl: string;
+
+    const getJson = async <T>(url: string): Promise<T> => (await fetch(url)).json() as Promise<T>;
+    const state = () => getJson<{ meta: Record<string, any>; values: Record<string, any> }>(`${adminUrl}/state`); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+    beforeAll(async () => {
+      boot = mkdtempSync(join(work, 'boot-'));
+      const rulesDir = join(boot, 'rules');
+      mkdirSync(rulesDir);
+      writeFileSync(
+        join(rulesDir, 'grow.json'),
+        JSON.stringify({
+          description: 'The test asks for a bigger fleet at once.',
+          rules: [
+            {
+              name: 'grow-to-three',
+              description: 'Fewer than three members: scale up.',
+              conditions: { all: [{ fact: 'fleet.size', operator: 'lessThan', value: 3 }] },
+              event: { type: 'scale-up' },
+            },
+          ],
+        }),
+      );
+      fakes = await MachineFakes.start({
+        fleet: FLEET,
+        region: REGION,
+        userData: (urls) =>
+          JSON.stringify({
+            fleet: FLEET,
+            rulesDir,
+            proxy: { origin: urls.origin },
+            cloud: { ec2: { endpoint: urls.ec2 } },
+            metrics: { endpoint: urls.cloudwatch },
+            scaling: { maxInstances: 3, warmupMs: 1_000, scaleUpSpacingMs: 0 },
+            tasks: { overrides: { fleet: every(1), rules: every(1), 'scale-up': every(1), 'publish-metrics': every(2) } },
+            log: { level: 'warn' },
+          }),
+      });
+      const userDataFile = join(boot, 'user-data.json');
+      writeFileSync(userDataFile, fakes.userData);
+      const home = join(boot, 'home');
+      mkdirSync(home);
+      const env = isolatedEnv(home, {
+        // this machine's IMDS: the SDK's own variable (the image config names no IMDS endpoint)
+        AWS_EC2_METADATA_SERVICE_ENDPOINT: fakes.imds.url,
+        GOVERNOR_STATE_DIR: join(boot, 'state'),
+        GOVERNOR_PROXY_HOST: '127.0.0.1',
+        GOVERNOR_PROXY_PORT: '0',
+        GOVERNOR_ADMIN_HOST: '127.0.0.1',
+        GOVERNOR_ADMIN_PORT: '0',
+      });
+      const cli = join(unpacked, 'dist/governor/cli.js');
+      const configFile = join(boot, 'run/config.json');
+      mkdirSync(dirname(configFile));
+      firstBoot = new CliProcess(cli, ['first-boot', '--out', configFile, '--user-data', userDataFile, '--defaults', join(unpacked, 'ami/image-config.json')], { cwd: boot, env });
+      expect(await firstBoot.finish(15_000), firstBoot.output()).toBe(0);
+      const written = JSON.parse(readFileSync(configFile, 'utf8')) as GovernorConfig;
+      expect(written.cloud.adapter).toBe('ec2');
+      expect(written.proxy.port).toBe(80); // the image's: the environment moves it for the test
+
+      governor = new CliProcess(cli, ['start', '--config', configFile], { cwd: boot, env });
+      const started = await governor.waitForOutput(/^instance (\S+): proxy (http:\/\/\S+), admin (http:\/\/\S+)$/m, 20_000);
+      [, , proxyUrl, adminUrl] = started;
+      expect(started[1]).toBe(fakes.selfId);
+    }, 45_000);
+
+    afterAll(async () => {
+      if (governor && governor.child.exitCode === null && governor.child.signalCode === null) governor.child.kill('SIGKILL');
+      await governor?.exited;
+      await fakes?.close();
+    });
+
+    it('runs under a loopback guard that refuses any address beyond 127.0.0.1 (self-check)', () => {
+      const script = "const r = await fetch('http://192.0.2.1/').then(() => 'connected', (e) => e.cause?.code); console.log(r);";
+      const probe = spawnSync(process.execPath, ['--import', GUARD_URL, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+      expect(probe.stdout.trim()).toBe('ECONNREFUSED');
+      expect(probe.stderr).toContain(`${GUARD_MARK} 192.0.2.1:80`);
+    });
+
+    it('answers /healthz and /readyz, and serves the origin through its proxy', async () => {
+      expect((await fetch(`${adminUrl}/healthz`)).status).toBe(200);
+      await waitFor('/readyz to answer 200', 10_000, async () => ((await fetch(`${adminUrl}/readyz`)).status === 200 ? true : undefined));
+      for (const url of [proxyUrl, adminUrl]) expect(new URL(url).hostname).toBe('127.0.0.1');
+      const page = await fetch(`${proxyUrl}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<h1>Governor demo origin</h1>');
+      const api = await fetch(`${proxyUrl}/api/time`);
+      expect(api.status).toBe(200);
+      expect(api.headers.get('cache-control')).toBe('no-store');
+    });
+
+    it('shows the bundle version and its identity from IMDS in /state', async () => {
+      const { meta } = await state();
+      expect(meta.version).toBe(version);
+      expect(meta.identity).toMatchObject({ id: fakes.selfId, fleet: FLEET, region: REGION });
+      const imdsCalls = fakes.imds.requests.map((r) => `${r.method} ${r.path} ${r.status}`);
+      expect(imdsCalls).toContain('PUT /latest/api/token 200');
+      expect(imdsCalls).toContain('GET /latest/dynamic/instance-identity/document 200');
+    });
+
+    it('launches one copy of this machine on demand, and no second one for its slot', async () => {
+      const launch = await waitFor('a RunInstances call', 30_000, async () => fakes.launchesSinceBoot()[0], () => governor.output());
+      // the need persists (fleet.size < 3), but the copy is pending: the decision after it holds back
+      const held = await waitFor('the scale-up decision to see the pending copy', 15_000, async () => {
+        const decision = (await state()).values['scale-up.decision'] as { action: string; code?: string } | undefined;
+        return decision?.code === 'launch-pending' ? decision : undefined;
+      });
+      expect(held.action).toBe('suppress');
+      expect(fakes.launchesSinceBoot()).toEqual([launch]);
+
+      const self = fakes.ec2.instance(fakes.selfId)!;
+      const copies = fakes.ec2.instances(REGION).filter((i) => i.id !== fakes.selfId);
+      expect(copies).toHaveLength(1);
+      const [copy] = copies;
+      expect(copy).toMatchObject({
+        imageId: THIS_MACHINE.ImageId,
+        instanceType: THIS_MACHINE.InstanceType,
+        subnetId: THIS_MACHINE.SubnetId,
+        securityGroupIds: THIS_MACHINE.SecurityGroupIds,
+        iamInstanceProfileArn: THIS_MACHINE.IamInstanceProfile!.Arn,
+        userData: self.userData,
+        metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' },
+      });
+      expect(copy.keyName).toBeUndefined();
+      expect(Buffer.from(launch.params.UserData, 'base64').toString()).toBe(fakes.userData);
+      const slot = copy.tags[TAG.launchSlot];
+      expect(copy.tags).toMatchObject({ Name: FLEET, [TAG.fleet]: FLEET, [TAG.region]: REGION, [TAG.launchedBy]: fakes.selfId });
+      expect(slot).toMatch(/\S/);
+      expect(launch.params.ClientToken).toBe(launchToken(FLEET, REGION, slot));
+      expect(launch.params.ClientToken.length).toBeLessThanOrEqual(64);
+
+      const journal = await getJson<{ entries: Array<{ data?: { id?: string; slot?: string } }> }>(`${adminUrl}/journal?name=launch&kind=action`);
+      expect(journal.entries.map((e) => e.data)).toEqual([expect.objectContaining({ id: copy.id, slot })]);
+    }, 50_000);
+
+    it('publishes its metrics to CloudWatch', async () => {
+      const put = await waitFor('a PutMetricData call', 10_000, async () => fakes.cloudwatch.received[0], () => governor.output());
+      expect(put).toMatchObject({ region: REGION, namespace: 'Governor' });
+      const dimensions = put.metricData.map((d) => Object.fromEntries((d.Dimensions ?? []).map((x) => [x.Name, x.Value])));
+      expect(dimensions).toContainEqual({ Fleet: FLEET, InstanceId: fakes.selfId });
+      expect(dimensions).toContainEqual({ Fleet: FLEET });
+    });
+
+    it('stops on SIGTERM leaving no process, stays a member, and never reached beyond 127.0.0.1', async () => {
+      // its children (proxy workers, when it runs any) must go with it
+      const children = descendantsOf(governor.child.pid!);
+      governor.child.kill('SIGTERM');
+      expect(await governor.finish(20_000), governor.output()).toBe(0);
+      for (const pid of children) await waitFor(`child process ${pid} to exit`, 5_000, async () => (running(pid) ? undefined : true));
+      expect(fakes.ec2.callsOf('TerminateInstances')).toEqual([]);
+      expect(firstBoot.output() + governor.output()).not.toContain(GUARD_MARK);
+    }, 30_000);
   });
 });
