@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   GOV_ERR_CLOUD_AUTH: 'A cloud call was refused for its credentials or permissions (expired token, AuthFailure, UnauthorizedOperation).',
   GOV_ERR_CLOUD_SLOT_TAKEN: 'EC2 refused a launch token used by a peer with other parameters (IdempotentParameterMismatch) and the peer instance could not be found; not retried.',
   GOV_ERR_CLOUD_IMDS_TIMEOUT: 'The instance metadata service (IMDSv2) did not answer within cloud.ec2.imdsTimeoutMs.',
+  GOV_ERR_ACTION_PARAMS: 'A rule event carried a param its action task cannot use (unknown name, not a number, out of range); the action was not taken and the rule file and param are named.',
   GOV_ERR_REGION_RUNNING: 'governor up found another live region owning the same state directory.',
   GOV_ERR_SIM_TRACE: 'A simulator trace is unknown, or its CSV file is unreadable or malformed (the file, line and expectation are named).',
   GOV_ERR_SIM_INVALID: 'A simulation was given a parameter out of range (model, faults, policy, step or duration); nothing ran.',

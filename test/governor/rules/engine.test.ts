@@ -107,7 +107,7 @@ describe('default rules', () => {
     expect(idle.map((i) => `${i.type}:${i.rule}`)).toEqual(['origin-slow:origin-slow']);
   });
 
-  it('scale-down after 10 minutes under 35% per instance, only with more than one instance', async () => {
+  it('scale-down after 10 minutes under 45% per instance, only with more than one instance', async () => {
     blackboard.set('fleet.size', 1);
     blackboard.series('fleet.busyIfOneLess').push(0.2);
     await hold('fleet.busyIfOneLess', 0.2, 599);
@@ -119,7 +119,7 @@ describe('default rules', () => {
     blackboard.set('fleet.size', 2);
     const [intent] = await runner.evaluate(blackboard, clock.now());
     expect(intent.type).toBe('scale-down');
-    expect(intent.facts).toEqual({ 'secondsBelow(fleet.busyIfOneLess,0.35)': 600, 'fleet.size': 2 });
+    expect(intent.facts).toEqual({ 'secondsBelow(fleet.busyIfOneLess,0.45)': 600, 'fleet.size': 2 });
   });
 });
 
