@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Blackboard } from './blackboard.js';
 import type { Clock } from './clock.js';
+import { describeError } from './errors.js';
 import type { Cloud, Identity } from './cloud/port.js';
 import type { GovernorConfig } from './config-types.js';
 import { Journal } from './journal.js';
@@ -25,7 +26,8 @@ export interface GovernorParts {
  * One governor: the blackboard, the journal and the scheduler running the configured tasks.
  * It owns no sockets and no process: the instance runner (./instance.ts) adds the proxy and
  * the admin API, the simulator adds models. Contract: `start()` rejects (GOV_ERR_TASK_LOAD)
- * before anything runs when a task module is broken; `stop()` waits for running tasks up to
+ * before anything runs when a task module is broken, but a failing cloud (identity) is
+ * journaled and does not stop it; `stop()` waits for running tasks up to
  * config.tasks.stopDeadlineMs.
  */
 export class Governor {
@@ -55,8 +57,13 @@ export class Governor {
   /** Loads the tasks, records who this governor is, starts the schedules. */
   async start(): Promise<void> {
     const tasks = this.parts.tasks ?? (await loadTasks(this.config.tasks));
-    this.identity = await this.cloud.identity();
-    this.blackboard.set('governor.identity', this.identity);
+    try {
+      this.identity = await this.cloud.identity();
+      this.blackboard.set('governor.identity', this.identity);
+    } catch (err) {
+      // the fleet task asks again on its every run; a cloud hiccup must not keep a governor down
+      this.journal.record({ kind: 'error', name: 'governor.start', reason: `identity unavailable: ${describeError(err).message}` });
+    }
     this.blackboard.set('governor.startedAt', this.clock.now());
     this.blackboard.set('governor.version', packageVersion());
     this.blackboard.set('governor.config', this.config);
@@ -65,7 +72,7 @@ export class Governor {
     this.journal.record({
       kind: 'info',
       name: 'governor.start',
-      reason: `governor ${this.identity.id} started with ${tasks.length} tasks`,
+      reason: `governor ${this.identity?.id ?? '(identity pending)'} started with ${tasks.length} tasks`,
       data: { tasks: tasks.map((t) => t.name) },
     });
   }
