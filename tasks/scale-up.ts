@@ -12,16 +12,21 @@ export const SCALE_UP_KEYS = {
   attempt: 'scale-up.attempt',
 } as const;
 
-/** Launches every slot of the decision; a token a peer already used launches nothing and is not retried. */
+/**
+ * Launches every slot of the decision; a token a peer already used launches nothing and is not
+ * retried. A slot whose launch call failed is not recorded as tried: the next decision retries it.
+ */
 async function launchSlots(ctx: TaskContext, decision: Launch, self: string, previous: LaunchAttempt | undefined): Promise<void> {
   const tried = previous?.generation === decision.generation ? [...previous.slots] : [];
   try {
     for (const [i, slot] of decision.slots.entries()) {
       ctx.signal.throwIfAborted();
       const token = decision.tokens[i];
-      tried.push(slot);
       try {
         const result = await ctx.cloud.launch({ token, slot, launchedBy: self });
+        // only a token the cloud took is used up; a failed call is retried with the same token
+        // next time (idempotent), so that this governor and a peer never fill one need with two slots
+        tried.push(slot);
         if (result.created) {
           ctx.journal.record({ kind: 'action', name: 'launch', reason: `launched ${result.id} for slot ${slot}`, data: { id: result.id, slot, token } });
         } else {

@@ -115,14 +115,34 @@ describe('scale-up task', () => {
     expect(await members()).toHaveLength(3);
   });
 
-  it('a launch that failed leaves its slot used: the next listing lets the next slot go', async () => {
+  it('a launch whose call failed is retried with the same slot, so a peer filling that need meanwhile makes one instance', async () => {
     const h = await governor(ids[0], { scaling: { maxLaunchPerStep: 1 } });
+    const peer = await governor(ids[1], { scaling: { maxLaunchPerStep: 1, launcherGraceMs: 0 } });
     want(h);
     region.failures.failNext('launch');
     await h.run(scaleUp);
     expect(h.journal.query({ kind: 'error', name: 'launch' })).toHaveLength(1);
     const attempt = h.blackboard.get<LaunchAttempt>(SCALE_UP_KEYS.attempt)!;
-    expect(attempt.slots).toEqual([`${attempt.generation}-0`]);
+    expect(attempt.slots).toEqual([]);
+
+    // the peer fills the need in the same slot; the retry finds its token taken
+    want(peer);
+    await peer.run(scaleUp);
+    await clock.advance(5000);
+    await h.run(fleet);
+    want(h);
+    await h.run(scaleUp);
+    const launched = (await members()).filter((m) => m.state === 'pending');
+    expect(launched.map((m) => m.launchSlot)).toEqual([`${attempt.generation}-0`]);
+  });
+
+  it('after a launched instance died while booting, the next slot goes', async () => {
+    const h = await governor(ids[0], { scaling: { maxLaunchPerStep: 1 } });
+    want(h);
+    await h.run(scaleUp);
+    const attempt = h.blackboard.get<LaunchAttempt>(SCALE_UP_KEYS.attempt)!;
+    const [booting] = (await members()).filter((m) => m.state === 'pending');
+    await region.registry.markTerminated(booting.id, 'died while booting');
 
     await clock.advance(5000);
     await h.run(fleet);
