@@ -48,6 +48,8 @@ export const DEFAULT_TASK_MODULES: readonly string[] = [
   'controlled-shutdown',
   'commands',
   'publish-metrics',
+  'restart-worker',
+  'block-clients',
 ];
 
 function section(description: string, properties: Record<string, SchemaNode>): SchemaNode {

@@ -22,7 +22,25 @@ export const FLEET_SERIES = {
   size: 'fleet.sizeSeries', // members (pending + running + leaving)
 } as const;
 
-export const ALL_SERIES: readonly string[] = [...Object.values(LOCAL_SERIES), ...Object.values(FLEET_SERIES)];
+/**
+ * Series written every second by the signals task for the anomaly rules (rules/busy-loop.json,
+ * rules/denial-of-service.json); docs: docs/readme/anomalies.md.
+ */
+export const ANOMALY_SERIES = {
+  // highest busy (0..1) among the proxy's workers that received no request in the last second:
+  // a worker whose event loop spins serves nothing. 0 when every worker received requests;
+  // not written when the proxy runs in the governor's process (no workers).
+  idleWorkerBusyMax: 'workers.idleBusyMax',
+  // fraction (0..1) of the last second's requests sent by the 3 busiest client addresses that
+  // could be blocked: loopback addresses and addresses already on the denylist do not count
+  clientsTop3Share: 'clients.top3Share',
+} as const;
+
+export const ALL_SERIES: readonly string[] = [
+  ...Object.values(LOCAL_SERIES),
+  ...Object.values(FLEET_SERIES),
+  ...Object.values(ANOMALY_SERIES),
+];
 
 /** Plain blackboard keys usable as facts (value read as is). */
 export const PLAIN_FACTS = {

@@ -42,7 +42,7 @@ describe('defaults', () => {
       stateDir: resolve('.governor'),
       rulesDir: join(packageRoot(), 'rules'),
       tasks: {
-        modules: ['signals', 'fleet', 'rules', 'scale-up', 'scale-down', 'controlled-shutdown', 'commands', 'publish-metrics'],
+        modules: ['signals', 'fleet', 'rules', 'scale-up', 'scale-down', 'controlled-shutdown', 'commands', 'publish-metrics', 'restart-worker', 'block-clients'],
         overrides: {},
         stopDeadlineMs: 10000,
       },
@@ -395,7 +395,7 @@ describe('freezing', () => {
   it('each load is independent of the last', () => {
     const first = loadConfig({ env: {} });
     const second = loadConfig({ env: {}, base: { tasks: { modules: ['signals'] } } });
-    expect(first.tasks.modules).toHaveLength(8);
+    expect(first.tasks.modules).toHaveLength(10);
     expect(second.tasks.modules).toEqual(['signals']);
     expect(first.tasks.overrides).not.toBe(second.tasks.overrides);
   });

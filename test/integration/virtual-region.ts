@@ -4,6 +4,7 @@ import type { GovernorConfig } from '../../governor/config-types.js';
 import { Governor } from '../../governor/governor.js';
 import { loadTasks } from '../../governor/task-loader.js';
 import type { Task } from '../../governor/task.js';
+import type { ProxySample } from '../../proxy/types.js';
 import { SHUTDOWN_KEYS } from '../../tasks/controlled-shutdown.js';
 import { FLEET, REGION, TestRegion, realDelay } from '../tasks/context.js';
 import { FakeProxy, sampleOf } from '../tasks/fake-proxy.js';
@@ -32,6 +33,11 @@ export class VirtualRegion {
   /** Instances whose governor is stuck: listed and running, but their governor does nothing. */
   readonly stuck = new Set<string>();
   load = 0;
+  /** Makes the proxy of an instance whose governor starts (default: a FakeProxy). */
+  makeProxy: (id: string) => FakeProxy = () => new FakeProxy();
+  /** The next sample of a serving proxy carrying `share` of the load (default: busy = share, 100 requests per unit). */
+  sampleFor: (share: number, proxy: FakeProxy, id: string) => ProxySample = (share) =>
+    sampleOf({ busy: Math.min(1, share), requests: Math.round(share * 100) });
   private tasks: Task[] = [];
 
   private constructor(
@@ -55,7 +61,7 @@ export class VirtualRegion {
   }
 
   private async boot(id: string): Promise<void> {
-    const proxy = new FakeProxy();
+    const proxy = this.makeProxy(id);
     const cloud = this.region.cloudFor(id);
     const governor = new Governor({
       config: this.config,
@@ -92,9 +98,9 @@ export class VirtualRegion {
   }
 
   private spreadLoad(): void {
-    const serving = [...this.proxies.values()].filter((p) => p.isReady());
+    const serving = [...this.proxies].filter(([, p]) => p.isReady());
     const share = serving.length + this.stuck.size > 0 ? this.load / (serving.length + this.stuck.size) : 0;
-    for (const proxy of serving) proxy.next = sampleOf({ busy: Math.min(1, share), requests: Math.round(share * 100) });
+    for (const [id, proxy] of serving) proxy.next = this.sampleFor(share, proxy, id);
   }
 
   private async reconcile(): Promise<void> {

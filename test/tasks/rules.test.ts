@@ -86,16 +86,20 @@ describe('rules task', () => {
     expect(h.blackboard.get('rules.lastReload')).toEqual({
       at: clock.now(),
       ok: true,
-      files: ['origin-slow.json', 'scale-down.json', 'scale-up-busy.json', 'scale-up-queue.json'],
+      files: ['busy-loop.json', 'denial-of-service.json', 'origin-slow.json', 'scale-down.json', 'scale-up-busy.json', 'scale-up-queue.json'],
     });
     expect(h.blackboard.get('rules.errors')).toEqual([]);
     expect(h.blackboard.get('rules.active')).toEqual([
+      { file: 'busy-loop.json', name: 'busy-loop', event: 'restart-worker' },
+      { file: 'busy-loop.json', name: 'busy-loop-hold', event: 'hold' },
+      { file: 'denial-of-service.json', name: 'denial-of-service', event: 'block-client' },
+      { file: 'denial-of-service.json', name: 'denial-of-service-hold', event: 'hold' },
       { file: 'origin-slow.json', name: 'origin-slow', event: 'origin-slow' },
       { file: 'scale-down.json', name: 'scale-down', event: 'scale-down' },
       { file: 'scale-up-busy.json', name: 'scale-up-busy', event: 'scale-up' },
       { file: 'scale-up-queue.json', name: 'scale-up-queue', event: 'scale-up' },
     ]);
-    expect(h.journal.query({ kind: 'rules' })).toEqual([expect.objectContaining({ name: 'reload', reason: expect.stringMatching(/^loaded 4 rule\(s\) from 4 file\(s\)/) })]);
+    expect(h.journal.query({ kind: 'rules' })).toEqual([expect.objectContaining({ name: 'reload', reason: expect.stringMatching(/^loaded 8 rule\(s\) from 6 file\(s\)/) })]);
     expect(h.blackboard.keys('intents.')).toEqual([]);
   });
 

@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../governor/clock.js';
 import type { Cloud, SignalSummary } from '../../governor/cloud/port.js';
-import { LOCAL_SERIES, PLAIN_FACTS } from '../../governor/facts.js';
+import { ANOMALY_SERIES, LOCAL_SERIES, PLAIN_FACTS } from '../../governor/facts.js';
 import signals, { SIGNAL_KEYS } from '../../tasks/signals.js';
 import { TaskHarness, testConfig } from './context.js';
 import { FakeProxy, sampleOf } from './fake-proxy.js';
+import { FakeProxyWithControls } from './fake-proxy-controls.js';
 
 /** The signals task must not touch the cloud: every call fails the test. */
 const noCloud = new Proxy({} as Cloud, {
@@ -82,6 +83,37 @@ describe('signals task', () => {
     expect(h.entries('signals').map((e) => e.reason)).toEqual([
       'signal windows filled (10 s of history): scaling intents may act',
     ]);
+  });
+
+  it('writes the busiest idle worker for the busy-loop rule, only when the proxy has workers', async () => {
+    const idleBusy = () => h.blackboard.series(ANOMALY_SERIES.idleWorkerBusyMax).last();
+    const worker = (id: number, busy: number, requests: number) => ({ id, pid: id, busy, requests, inFlight: 0 });
+    proxy.next = sampleOf({ busy: 0.5, requests: 20 });
+    await tick();
+    expect(h.blackboard.seriesNames()).not.toContain(ANOMALY_SERIES.idleWorkerBusyMax);
+
+    proxy.next = sampleOf({ requests: 20, workers: [worker(1, 0.95, 20), worker(2, 0.6, 0), worker(3, 0.9, 0)] });
+    await tick();
+    expect(idleBusy()).toBe(0.9); // worker 1 is busier but served requests
+    proxy.next = sampleOf({ requests: 30, workers: [worker(1, 0.95, 20), worker(2, 0.3, 10)] });
+    await tick();
+    expect(idleBusy()).toBe(0);
+  });
+
+  it('writes the share of the 3 busiest blockable clients not yet blocked for the denial-of-service rule', async () => {
+    const controlled = new FakeProxyWithControls(clock);
+    const hc = new TaskHarness({ clock, config: testConfig(), cloud: noCloud, proxy: controlled });
+    const share = async (requests: number, clients: Array<[string, number]>) => {
+      controlled.next = sampleOf({ requests, topClients: clients.map(([address, n]) => ({ address, requests: n })) });
+      await hc.run(signals);
+      return hc.blackboard.series(ANOMALY_SERIES.clientsTop3Share).last();
+    };
+    const clients: Array<[string, number]> = [['127.0.0.1', 500], ['10.0.0.1', 200], ['10.0.0.2', 100], ['10.0.0.3', 50], ['10.0.0.4', 40]];
+    expect(await share(1000, clients)).toBeCloseTo(0.35, 9); // loopback left out: 200 + 100 + 50
+    controlled.block('10.0.0.1', clock.now() + 60_000, 'test');
+    expect(await share(1000, clients)).toBeCloseTo(0.19, 9); // 100 + 50 + 40
+    expect(await share(100, [['10.0.0.9', 150]])).toBe(1); // an overestimated count is capped
+    expect(await share(0, [])).toBe(0);
   });
 
   it('reports not ready while a shutdown is in progress', async () => {

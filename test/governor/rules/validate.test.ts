@@ -113,8 +113,12 @@ describe('validateRuleFiles', () => {
     const result = await validateRuleDir(DEFAULT_RULES);
     expect(result.errors).toEqual([]);
     expect(result.ok).toBe(true);
-    expect(result.ruleSet!.files).toEqual(['origin-slow.json', 'scale-down.json', 'scale-up-busy.json', 'scale-up-queue.json']);
+    expect(result.ruleSet!.files).toEqual(['busy-loop.json', 'denial-of-service.json', 'origin-slow.json', 'scale-down.json', 'scale-up-busy.json', 'scale-up-queue.json']);
     expect(result.ruleSet!.rules.map((r) => [r.name, r.event.type])).toEqual([
+      ['busy-loop', 'restart-worker'],
+      ['busy-loop-hold', 'hold'],
+      ['denial-of-service', 'block-client'],
+      ['denial-of-service-hold', 'hold'],
       ['origin-slow', 'origin-slow'],
       ['scale-down', 'scale-down'],
       ['scale-up-busy', 'scale-up'],
