@@ -9,7 +9,7 @@ import { createMetrics } from './metrics.js';
 import { controlRoutes } from './operator/control-routes.js';
 import { processAlive } from './process-alive.js';
 import { statusPageRoutes } from './status-page/routes.js';
-import { createProxy } from '../proxy/server.js';
+import { launchProxy } from '../proxy/cluster.js';
 
 export interface InstanceOptions {
   config: GovernorConfig;
@@ -47,7 +47,7 @@ export async function runInstance(opts: InstanceOptions): Promise<RunningInstanc
   const { cloud, id, config } = await createInstanceCloud({ config: opts.config, clock, log: opts.log, instanceId: opts.instanceId });
   const instanceLog = opts.log.child({ instance: id });
   const adminLog = instanceLog.child({ part: 'admin' });
-  const proxy = await createProxy(config.proxy, { log: instanceLog.child({ part: 'proxy' }) });
+  const proxy = await launchProxy(config.proxy, { log: instanceLog.child({ part: 'proxy' }) });
   const governor = new Governor({ config, clock, cloud, log: instanceLog, proxy });
   const { blackboard, journal } = governor;
   const metrics = createMetrics({ blackboard, journal, proxy });

@@ -1,117 +1,420 @@
-// Proxy benchmark: requests/s and latency p50/p99 against the origin directly and through the
-// proxy, measured side by side in one run (a ratio, not an absolute figure, is what compares
-// fairly on a noisy machine). Not a test.
+// Edge proxy benchmark (issue #6): Governor against Node's ceiling, http-proxy and nginx, side by
+// side in one run on 127.0.0.1. Not a test: it prints a table and the ratios the targets are
+// stated in. A ratio measured in one run compares fairly on a noisy machine; absolute figures
+// depend on the machine and whatever else runs on it.
 //
-//   npm run build && node test/bench/proxy.mjs [--duration 5] [--connections 32]
+//   npm run build && node test/bench/proxy.mjs [--duration 5] [--latency-duration 3]
+//                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
 //
-// The origin and the proxy (from dist/) each run in a child process of their own, so that the load
-// generator (autocannon, in this process) does not share their event loop. Everything listens on
-// 127.0.0.1 only.
+// Targets, each with the same number of worker processes (--workers), all in front of one origin
+// (a bare Node server with as many workers) answering the same bytes:
+//   node        a bare Node server answering the bytes itself (Node's ceiling)
+//   gov-hit     Governor, every request a cache hit
+//   gov-miss    Governor, every request to the origin (the origin says no-store)
+//   hp-ka       http-proxy with a keep-alive agent
+//   hp-default  http-proxy with its defaults (a new origin connection per request)
+//   nginx-pass  nginx proxy_pass to a keep-alive upstream
+//   nginx-cache nginx proxy_cache, every request a hit
+// Throughput is closed-loop (wrk: --connections connections for --duration s); latency is
+// measured again at a fixed rate (autocannon, half the slowest target's throughput for that
+// size, so that every target can sustain it). Memory is each target's resident set per worker,
+// sampled halfway through its closed-loop run. nginx and wrk come from Debian: the script
+// installs them (apt-get) when they are missing and it runs as root, and says how otherwise.
 import { Buffer } from 'node:buffer';
-import { fork } from 'node:child_process';
-import http from 'node:http';
+import { spawn, spawnSync, fork } from 'node:child_process';
+import cluster from 'node:cluster';
 import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clearTimeout, setTimeout } from 'node:timers';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 
-const BODY = Buffer.alloc(1024, 'x'); // the origin's fixed 1 KiB response
+const HOST = '127.0.0.1';
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const { values: args } = parseArgs({
   options: {
     role: { type: 'string', default: 'bench' },
+    port: { type: 'string' },
     origin: { type: 'string' },
+    workers: { type: 'string', default: '1' },
     duration: { type: 'string', default: '5' },
+    'latency-duration': { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
+    sizes: { type: 'string', default: '1024,102400' },
+    'no-install': { type: 'boolean', default: false },
   },
 });
+const WORKERS = Number(args.workers);
 
-/** Child: a minimal origin answering every request with the same 1 KiB body. */
-async function runOrigin() {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY.length });
-    res.end(BODY);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  process.send({ url: `http://127.0.0.1:${server.address().port}` });
-}
+// ---------------------------------------------------------------- servers (child processes)
 
-/** Child: the edge proxy from dist/, with limits high enough not to shed this load. */
-async function runProxy() {
-  const { createProxy } = await import('../../dist/proxy/server.js');
-  const proxy = await createProxy({
-    host: '127.0.0.1',
-    port: 0,
-    origin: args.origin,
-    maxInFlight: 256,
-    maxQueue: 1024,
-    queueTimeoutMs: 5_000,
-    upstreamTimeoutMs: 10_000,
-    clientTimeoutMs: 10_000,
-    retryAfterSeconds: 1,
-    maxTrackedClients: 1000,
-  });
-  process.send({ url: proxy.url });
-}
-
-/** Starts this script in `role` in a child process and resolves with the URL it listens on. */
-async function startChild(role, extra = []) {
-  const child = fork(fileURLToPath(import.meta.url), ['--role', role, ...extra], { stdio: 'inherit' });
-  const [message] = await once(child, 'message');
-  return { child, url: message.url };
-}
-
-async function measure(title, url, duration, connections) {
-  await autocannon({ url, connections, duration: 1 }); // warm-up: connections, JIT, keep-alive pools
-  const result = await autocannon({ title, url, connections, duration });
-  return {
-    title,
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  };
-}
-
-async function runBench() {
-  const duration = Number(args.duration);
-  const connections = Number(args.connections);
-  const origin = await startChild('origin');
-  const proxy = await startChild('proxy', ['--origin', origin.url]);
-  try {
-    const direct = await measure('origin directly', origin.url, duration, connections);
-    const proxied = await measure('through the proxy', proxy.url, duration, connections);
-    const rows = [direct, proxied].map((r) => ({
-      target: r.title,
-      'req/s': Math.round(r.rps),
-      'p50 ms': r.p50,
-      'p99 ms': r.p99,
-      'non-2xx': r.non2xx,
-      errors: r.errors,
-    }));
-    rows.push({
-      target: 'proxy / direct',
-      'req/s': (proxied.rps / direct.rps).toFixed(2),
-      'p50 ms': direct.p50 > 0 ? (proxied.p50 / direct.p50).toFixed(2) : 'n/a',
-      'p99 ms': direct.p99 > 0 ? (proxied.p99 / direct.p99).toFixed(2) : 'n/a',
-      'non-2xx': '',
-      errors: '',
+/** Runs `serve` on WORKERS node:cluster workers sharing --port (in this process when WORKERS is 1). */
+function clustered(serve) {
+  if (WORKERS > 1 && cluster.isPrimary) {
+    for (let i = 0; i < WORKERS; i++) cluster.fork();
+    let listening = 0;
+    cluster.on('listening', () => {
+      if (++listening === WORKERS) process.send?.({ ready: true });
     });
-    console.log(`\n${connections} connections, ${duration} s per target, 1 KiB responses, node ${process.version}`);
-    console.table(rows);
-  } finally {
-    proxy.child.kill();
-    origin.child.kill();
+    return;
+  }
+  const server = serve();
+  server.listen(Number(args.port), HOST, () => {
+    if (cluster.isPrimary) process.send?.({ ready: true });
+  });
+}
+
+/** The bytes for a path: /<anything>/<size> answers <size> bytes. */
+const bodies = new Map();
+function bodyFor(url) {
+  const size = Number(url.slice(url.lastIndexOf('/') + 1)) || 1024;
+  let body = bodies.get(size);
+  if (body === undefined) bodies.set(size, (body = Buffer.alloc(size, 'x')));
+  return body;
+}
+
+const roles = {
+  /** The origin: /c/<size> cacheable for an hour, /n/<size> no-store. */
+  origin: () =>
+    clustered(() =>
+      http.createServer((req, res) => {
+        const body = bodyFor(req.url);
+        const cacheControl = req.url.startsWith('/c/') ? 'public, max-age=3600' : 'no-store';
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'cache-control': cacheControl });
+        res.end(body);
+      }),
+    ),
+  /** Node's ceiling: the same bytes without any proxying. */
+  node: () =>
+    clustered(() =>
+      http.createServer((req, res) => {
+        const body = bodyFor(req.url);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+        res.end(body);
+      }),
+    ),
+  'hp-ka': () => httpProxyRole(true),
+  'hp-default': () => httpProxyRole(false),
+  governor: async () => {
+    const { defaultConfig } = await import(join(ROOT, 'dist/governor/config.js'));
+    const { launchProxy } = await import(join(ROOT, 'dist/proxy/cluster.js'));
+    const defaults = defaultConfig().proxy;
+    await launchProxy({
+      ...defaults,
+      host: HOST,
+      port: Number(args.port),
+      origin: args.origin,
+      workers: WORKERS,
+      maxInFlight: 512,
+      maxQueue: 4096,
+      cache: { ...defaults.cache, enabled: true },
+    });
+    process.send?.({ ready: true });
+  },
+};
+
+async function httpProxyRole(keepAlive) {
+  const { default: httpProxy } = await import('http-proxy');
+  clustered(() => {
+    const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 512 }) : undefined;
+    const proxy = httpProxy.createProxyServer({ target: args.origin, agent });
+    proxy.on('error', (_err, _req, res) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    return http.createServer((req, res) => proxy.web(req, res));
+  });
+}
+
+// ---------------------------------------------------------------- tools
+
+function have(command) {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** nginx and wrk from Debian; installed with apt-get when missing and running as root. */
+function ensureTools() {
+  const nginx = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : have('nginx') ? 'nginx' : undefined;
+  const missing = [...(nginx ? [] : ['nginx']), ...(have('wrk') ? [] : ['wrk'])];
+  if (missing.length === 0) return { nginx };
+  const packages = missing.map((name) => (name === 'nginx' ? 'nginx-light' : name));
+  if (process.getuid?.() !== 0 || args['no-install']) {
+    console.error(`missing: ${missing.join(', ')}. Install them with: sudo apt-get update && sudo apt-get install -y ${packages.join(' ')}`);
+    process.exit(2);
+  }
+  console.log(`installing ${packages.join(' ')} with apt-get ...`);
+  for (const command of [['apt-get', ['update', '-qq']], ['apt-get', ['install', '-y', '-qq', ...packages]]]) {
+    const result = spawnSync(command[0], command[1], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (result.status !== 0) {
+      console.error(`${command[0]} ${command[1].join(' ')} failed`);
+      process.exit(2);
+    }
+  }
+  // Debian's package starts a system nginx on port 80: this benchmark runs its own, so stop that one.
+  spawnSync('sh', ['-c', 'command -v service >/dev/null && service nginx stop'], { stdio: 'ignore' });
+  return { nginx: existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx' };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, HOST, () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRole(role, port, origin) {
+  const child = fork(SELF, ['--role', role, '--port', String(port), '--workers', String(WORKERS), ...(origin ? ['--origin', origin] : [])], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const [message] = await Promise.race([once(child, 'message'), once(child, 'exit').then(() => [undefined])]);
+  if (!message?.ready) throw new Error(`${role} did not start`);
+  return { pid: child.pid, url: `http://${HOST}:${port}`, stop: () => stopChild(child) };
+}
+
+function stopChild(child) {
+  if (child.exitCode !== null) return Promise.resolve();
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const kill = setTimeout(() => child.kill('SIGKILL'), 3_000);
+  return exited.then(() => clearTimeout(kill));
+}
+
+/** nginx with its own prefix, pid, logs and temp paths under a temp dir; two servers: pass and cache. */
+async function startNginx(nginx, dir, origin, passPort, cachePort) {
+  for (const sub of ['logs', 'client_body', 'proxy_temp', 'fastcgi', 'uwsgi', 'scgi', 'cache']) mkdirSync(join(dir, sub), { recursive: true });
+  const user = process.getuid?.() === 0 ? 'user root root;' : '';
+  const location = `proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";`;
+  const conf = `${user}
+worker_processes ${WORKERS};
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy_temp;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=edge:10m max_size=256m inactive=60m use_temp_path=off;
+  upstream origin { server ${origin.replace('http://', '')}; keepalive 128; }
+  server { listen ${HOST}:${passPort}; location / { ${location} } }
+  server { listen ${HOST}:${cachePort}; location / { ${location} proxy_cache edge; proxy_cache_valid 200 1h; } }
+}
+`;
+  const confFile = join(dir, 'nginx.conf');
+  writeFileSync(confFile, conf);
+  const child = spawn(nginx, ['-p', dir, '-e', join(dir, 'logs/error.log'), '-c', confFile, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 100; i++) {
+    if (await reachable(`http://${HOST}:${passPort}/n/1`)) break;
+    if (child.exitCode !== null) throw new Error(`nginx exited: see ${dir}/logs/error.log`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { pid: child.pid, stop: () => stopChild(child) };
+}
+
+function reachable(url) {
+  return new Promise((resolve) => {
+    http.get(url, { agent: false }, (res) => res.resume().on('end', () => resolve(true))).on('error', () => resolve(false));
+  });
+}
+
+// ---------------------------------------------------------------- measuring
+
+/** The pids of `pid` and its descendants (Linux /proc). */
+function processTree(pid) {
+  const children = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]) ?? []));
+  return tree;
+}
+
+function rssMiB(pid) {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
   }
 }
 
-const roles = { origin: runOrigin, proxy: runProxy, bench: runBench };
-const role = roles[args.role];
+/** Resident memory per serving process: the workers (the leaves), or the process itself when it has none. */
+function memoryPerWorker(pid) {
+  const tree = processTree(pid);
+  const workers = tree.length > 1 ? tree.slice(1) : tree;
+  return workers.reduce((sum, one) => sum + rssMiB(one), 0) / workers.length;
+}
+
+function toMs(text) {
+  const match = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!match) return NaN;
+  return Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2]];
+}
+
+/** Closed-loop load with wrk; memory sampled halfway. */
+async function closedLoop(url, seconds, pid) {
+  const run = (duration) =>
+    new Promise((resolve, reject) => {
+      const child = spawn('wrk', ['-t1', `-c${args.connections}`, `-d${duration}s`, '--latency', url]);
+      let out = '';
+      child.stdout.on('data', (chunk) => (out += chunk));
+      child.on('error', reject);
+      child.on('exit', () => resolve(out));
+    });
+  await run(1); // warm-up: connections, JIT, pools, the cache
+  let memory = 0;
+  const sampler = setTimeout(() => (memory = memoryPerWorker(pid)), (seconds * 1000) / 2);
+  const out = await run(seconds);
+  clearTimeout(sampler);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? '';
+  return { rps, p50, p99, non2xx, errors, memory };
+}
+
+/** Fixed-rate load with autocannon: latency when nobody is saturated. */
+async function fixedRate(url, rate, seconds) {
+  const { default: autocannon } = await import('autocannon');
+  const result = await autocannon({ url, connections: Number(args.connections), overallRate: rate, duration: seconds });
+  return { p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
+}
+
+// ---------------------------------------------------------------- the run
+
+async function runBench() {
+  if (process.platform !== 'linux') {
+    console.error('the benchmark reads /proc for memory figures: run it on Linux');
+    process.exit(2);
+  }
+  if (!existsSync(join(ROOT, 'dist/proxy/cluster.js'))) {
+    console.error('dist/ is missing: run npm run build first (npm run bench:proxy does)');
+    process.exit(2);
+  }
+  const { nginx } = ensureTools();
+  const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
+  const started = [];
+  try {
+    const origin = await startRole('origin', await freePort());
+    started.push(origin);
+    const servers = {
+      node: await startRole('node', await freePort()),
+      governor: await startRole('governor', await freePort(), origin.url),
+      'hp-ka': await startRole('hp-ka', await freePort(), origin.url),
+      'hp-default': await startRole('hp-default', await freePort(), origin.url),
+    };
+    started.push(...Object.values(servers));
+    const passPort = await freePort();
+    const cachePort = await freePort();
+    const ngx = await startNginx(nginx, dir, origin.url, passPort, cachePort);
+    started.push(ngx);
+    const targets = [
+      ['node', servers.node, (size) => `/n/${size}`],
+      ['gov-hit', servers.governor, (size) => `/c/${size}`],
+      ['gov-miss', servers.governor, (size) => `/n/${size}`],
+      ['hp-ka', servers['hp-ka'], (size) => `/n/${size}`],
+      ['hp-default', servers['hp-default'], (size) => `/n/${size}`],
+      ['nginx-pass', { url: `http://${HOST}:${passPort}`, pid: ngx.pid }, (size) => `/n/${size}`],
+      ['nginx-cache', { url: `http://${HOST}:${cachePort}`, pid: ngx.pid }, (size) => `/c/${size}`],
+    ];
+    const seconds = Number(args.duration);
+    const latencySeconds = Number(args['latency-duration']);
+    const results = [];
+    for (const size of args.sizes.split(',').map(Number)) {
+      const rows = [];
+      for (const [name, server, path] of targets) {
+        const url = server.url + path(size);
+        process.stdout.write(`${name} ${size} B ... `);
+        const closed = await closedLoop(url, seconds, server.pid);
+        console.log(`${Math.round(closed.rps)} req/s`);
+        rows.push({ name, size, url, closed });
+      }
+      const rate = Math.max(100, Math.floor((0.5 * Math.min(...rows.map((row) => row.closed.rps))) / 100) * 100);
+      for (const row of rows) row.fixed = { rate, ...(await fixedRate(row.url, rate, latencySeconds)) };
+      results.push(...rows);
+    }
+    report(results, seconds);
+  } finally {
+    for (const server of started.reverse()) await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+
+function report(results, seconds) {
+  console.log(
+    `\n${args.connections} connections, ${seconds} s closed-loop per target, ${WORKERS} worker(s) per target, node ${process.version}, wrk + autocannon on 127.0.0.1\n`,
+  );
+  console.table(
+    results.map((row) => ({
+      target: row.name,
+      size: row.size >= 1024 ? `${row.size / 1024} KiB` : `${row.size} B`,
+      'req/s': Math.round(row.closed.rps),
+      'p50 ms': fmt(row.closed.p50),
+      'p99 ms': fmt(row.closed.p99),
+      [`@rate req/s`]: row.fixed.rate,
+      'rate p50 ms': fmt(row.fixed.p50),
+      'rate p99 ms': fmt(row.fixed.p99),
+      'RSS/worker MiB': fmt(row.closed.memory, 1),
+      'non-2xx/errors': `${row.closed.non2xx}${row.closed.errors ? ` ${row.closed.errors}` : ''}/${row.fixed.errors}`,
+    })),
+  );
+  const pairs = [
+    ['gov-hit', 'node', 0.9],
+    ['gov-miss', 'hp-ka', 0.9],
+    ['gov-miss', 'hp-default', 2.5],
+    ['gov-miss', 'nginx-pass'],
+    ['gov-hit', 'nginx-cache'],
+    ['nginx-pass', 'hp-ka'],
+    ['gov-miss', 'node'],
+  ];
+  const ratios = [];
+  for (const size of [...new Set(results.map((row) => row.size))]) {
+    const of = (name) => results.find((row) => row.name === name && row.size === size);
+    for (const [a, b, target] of pairs) {
+      const x = of(a);
+      const y = of(b);
+      ratios.push({
+        size: size >= 1024 ? `${size / 1024} KiB` : `${size} B`,
+        ratio: `${a} / ${b}`,
+        'req/s': fmt(x.closed.rps / y.closed.rps),
+        'p50 (closed)': fmt(x.closed.p50 / y.closed.p50),
+        'p99 (closed)': fmt(x.closed.p99 / y.closed.p99),
+        'p99 (@rate)': fmt(x.fixed.p99 / y.fixed.p99),
+        target: target === undefined ? '' : `>= ${target}x req/s: ${x.closed.rps / y.closed.rps >= target ? 'met' : 'NOT met'}`,
+      });
+    }
+  }
+  console.log('\nRatios (throughput: higher is better for the first; latency: lower is better)\n');
+  console.table(ratios);
+}
+
+const role = roles[args.role] ?? (args.role === 'bench' ? runBench : undefined);
 if (role === undefined) {
-  console.error(`unknown --role ${args.role}; expected one of ${Object.keys(roles).join(', ')}`);
+  console.error(`unknown --role ${args.role}; expected bench or one of ${Object.keys(roles).join(', ')}`);
   process.exit(2);
 }
 await role();

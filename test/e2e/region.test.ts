@@ -56,6 +56,8 @@ describe('a local region end to end', () => {
         stateDir: join(dir, 'state'),
         rulesDir: RULES,
         log: { level: 'warn' },
+        // The thresholds of rules-e2e were tuned to one proxy process forwarding every request.
+        proxy: { workers: 1, cache: { enabled: false } },
         tasks: { overrides: { fleet: every(1), rules: every(1), 'scale-up': every(1), 'scale-down': every(1) } },
         scaling: {
           maxInstances: 2,

@@ -1,11 +1,18 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { once } from 'node:events';
+import { defaultConfig } from '../../governor/config.js';
 import { createProxy, type EdgeProxy, type ProxyConfig } from '../../proxy/server.js';
 
-/** A proxy config for tests: loopback, any port, small limits; override what a test needs. */
+/**
+ * A proxy config for tests: the defaults with loopback, any port, small limits, one process and
+ * the cache off (tests of the cache turn it on); override what a test needs.
+ */
 export function proxyConfig(origin: string, overrides: Partial<ProxyConfig> = {}): ProxyConfig {
   return {
+    ...defaultConfig().proxy,
+    workers: 1,
+    cache: { ...defaultConfig().proxy.cache, enabled: false },
     host: '127.0.0.1',
     port: 0,
     origin,
