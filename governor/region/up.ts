@@ -80,21 +80,29 @@ export async function startRegion(opts: RegionOptions): Promise<RunningRegion> {
   const { config, log } = opts;
   const releaseLock = acquireLock(config.stateDir);
   const registry = new LocalRegistry(config.stateDir);
-  const origin = opts.origin ? undefined : await startDemoOrigin({ host: '127.0.0.1', port: 0 });
+  let origin: Awaited<ReturnType<typeof startDemoOrigin>> | undefined;
+  let frontDoor: Awaited<ReturnType<typeof startFrontDoor>>;
+  try {
+    origin = opts.origin ? undefined : await startDemoOrigin({ host: '127.0.0.1', port: 0 });
+    frontDoor = await startFrontDoor({
+      host: '127.0.0.1',
+      port: opts.frontDoorPort,
+      backends: async () =>
+        (await registry.list(config.fleet, config.region)).map((r) => ({
+          id: r.id,
+          proxyUrl: r.endpoints?.proxy ?? '',
+          adminUrl: r.endpoints?.admin,
+          state: r.state,
+        })),
+      log: log.child({ part: 'front-door' }),
+    });
+  } catch (err) {
+    // a busy port, say: give the state directory and the origin back before reporting it
+    await origin?.close();
+    releaseLock();
+    throw err;
+  }
   const originUrl = opts.origin ?? origin!.url;
-
-  const frontDoor = await startFrontDoor({
-    host: '127.0.0.1',
-    port: opts.frontDoorPort,
-    backends: async () =>
-      (await registry.list(config.fleet, config.region)).map((r) => ({
-        id: r.id,
-        proxyUrl: r.endpoints?.proxy ?? '',
-        adminUrl: r.endpoints?.admin,
-        state: r.state,
-      })),
-    log: log.child({ part: 'front-door' }),
-  });
 
   const first = await registry.createInstance({ fleet: config.fleet, region: config.region, launchedBy: 'operator' });
   const pid = spawnDetached(
