@@ -9,6 +9,7 @@ import { createMetrics } from './metrics.js';
 import { controlRoutes } from './operator/control-routes.js';
 import { processAlive } from './process-alive.js';
 import { statusPageRoutes } from './status-page/routes.js';
+import { cachePurgeRoute } from '../proxy/admin-routes.js';
 import { launchProxy } from '../proxy/cluster.js';
 
 export interface InstanceOptions {
@@ -51,6 +52,9 @@ export async function runInstance(opts: InstanceOptions): Promise<RunningInstanc
   const governor = new Governor({ config, clock, cloud, log: instanceLog, proxy });
   const { blackboard, journal } = governor;
   const metrics = createMetrics({ blackboard, journal, proxy });
+  // One nonce store for every signed route: a nonce is good once, on one route.
+  const nonceStore = new NonceStore(config.admin.maxSkewMs);
+  const maxSkewMs = config.admin.maxSkewMs;
   const admin = await startAdminServer({
     host: config.admin.host,
     port: config.admin.port,
@@ -69,10 +73,11 @@ export async function runInstance(opts: InstanceOptions): Promise<RunningInstanc
         cloud,
         invoke: (name) => governor.scheduler.invoke(name),
         secret,
-        nonceStore: new NonceStore(config.admin.maxSkewMs),
-        maxSkewMs: config.admin.maxSkewMs,
+        nonceStore,
+        maxSkewMs,
         log: adminLog,
       }),
+      cachePurgeRoute(proxy, { secret, clock, maxSkewMs, nonceStore, blackboard, log: adminLog }),
     ],
   });
   await governor.start();

@@ -24,7 +24,7 @@ export interface CacheHost {
   upstreamHeaders(exchange: ClientExchange): OutgoingHttpHeaders;
   /** Admission, then the origin; refusals are answered by the host, and the origin request ends when the client leaves. */
   sendAdmitted(exchange: ClientExchange, request: OriginRequest, handlers: OriginHandlers): void;
-  /** The origin without a client (background revalidation), unless the proxy is draining. */
+  /** The origin without a client waiting (background revalidation; `request.client` is the one that triggered it), unless the proxy is draining. */
   sendDetached(request: OriginRequest, handlers: OriginHandlers): void;
   /** Writes the origin response's head (with the cache status) and streams its body to the client. */
   relay(exchange: ClientExchange, response: IncomingMessage, origin: OriginExchange, status: CacheStatus, tap?: BodyTap): void;
@@ -150,7 +150,7 @@ export class CacheLayer {
       Object.assign(headers, validatorsOf(entry, this.policyRequest(exchange)));
     }
     const method = exchange.req.method ?? 'GET';
-    const request: OriginRequest = { method, path: exchange.path, headers, deadlineAt: exchange.deadlineAt, retryable: true };
+    const request: OriginRequest = { method, path: exchange.path, headers, deadlineAt: exchange.deadlineAt, retryable: true, client: exchange };
     this.host.sendAdmitted(exchange, request, {
       response: (response, origin) => this.onResponse(exchange, entry, status, response, origin, landed),
       failed: (code) => {
@@ -241,7 +241,7 @@ export class CacheLayer {
     Object.assign(headers, validatorsOf(entry, request));
     const deadlineAt = Date.now() + this.host.detachedDeadlineMs;
     this.host.sendDetached(
-      { method: 'GET', path, headers, deadlineAt, retryable: true },
+      { method: 'GET', path, headers, deadlineAt, retryable: true, client: exchange },
       {
         response: (response, origin) => {
           const code = response.statusCode ?? 502;

@@ -1,6 +1,9 @@
-import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import type { Stream } from 'node:stream';
+import type { Url } from 'node:url';
+import httpProxy from 'http-proxy';
 import type { Logger } from 'pino';
 import type { BreakerPermit, CircuitBreaker } from './breaker.js';
 import { classifyUpstreamError, type ResponseErrorCode } from './coded-errors.js';
@@ -31,6 +34,12 @@ export interface OriginRequest {
   headers: OutgoingHttpHeaders;
   /** The client's request body to stream up; undefined for a request without a body. */
   body?: IncomingMessage;
+  /**
+   * The client exchange this request is made for: http-proxy proxies from an incoming request and
+   * its response (a background revalidation passes the request that triggered it). Its method,
+   * path and headers are not used: the fields above are what the origin gets.
+   */
+  client: { req: IncomingMessage; res: ServerResponse };
   /** Epoch ms by which the origin's response head must have arrived (deadlines.totalMs from arrival). */
   deadlineAt: number;
   /** Idempotent and without a body: may be sent again when an attempt failed before any byte went out. */
@@ -61,25 +70,47 @@ export interface StreamOutcome {
 const FAILURE_STATUSES = new Set([502, 503, 504]);
 
 /**
- * Sends requests to the origin over a keep-alive connection pool (Node's http.request directly: no
- * per-request layers between the client and the origin), and owns what can go wrong there:
+ * Sends requests to the origin through http-proxy (`proxy.web` with `selfHandleResponse`) over a
+ * keep-alive agent, and owns what can go wrong there:
  * - every attempt needs a permit from the circuit breaker, and reports to it how it went;
  * - an attempt that failed before any byte went out (no connection, refused, connect timeout)
  *   is retried when the request is retryable, up to maxRetries, while the retry budget allows
- *   and the deadline has not passed;
+ *   and the deadline has not passed: `proxy.web` is called again;
  * - deadlines: connectMs to connect, upstreamTimeoutMs of silence before the head and between body
  *   chunks (unless the client is the one not reading), and the request's total deadline for the
- *   head; all as the origin socket's own idle timeout, so that no per-request timer or registry
- *   exists (per-request objects held by long-lived structures get promoted by the garbage
- *   collector, which measured at several times the proxy's whole per-request cost);
+ *   head; all as the origin socket's own idle timeout, never http-proxy's `proxyTimeout`, which
+ *   reports a timeout as ECONNRESET (http-party/node-http-proxy#1331), and without any
+ *   per-request timer or registry (per-request objects held by long-lived structures get
+ *   promoted by the garbage collector, which measured at several times the proxy's whole
+ *   per-request cost);
  * - the body is streamed to the client; an origin failure mid-body cuts the client response
  *   (never a truncated response that looks complete).
+ *
+ * What http-proxy 1.18 leaves to its user, handled here:
+ * - the origin request is destroyed when the client goes away (`abort()`, called by the owner
+ *   when the client response closes): http-proxy relies on the request's 'aborted' event, which
+ *   Node >= 15.5 does not emit for a fully received request (#1559), so without this every
+ *   abandoned request kept an origin connection until the origin answered;
+ * - every `proxy.web` call has an error callback (without one http-proxy emits 'error', which
+ *   throws without a listener); an error http-proxy swallows instead (an ECONNRESET while the
+ *   incoming request's socket is destroyed: it only emits 'econnreset') still ends the attempt,
+ *   by the origin request's 'close';
+ * - headers: http-proxy copies the incoming request's headers into the origin request while
+ *   `web()` runs (common.setupOutgoing), so the request's headers are lent, for that synchronous
+ *   call only, the ones computed for the origin (hop-by-hop and Trailer removed: #1647, #1261;
+ *   X-Forwarded-*). Editing them in the 'proxyReq' event instead throws ERR_HTTP_HEADERS_SENT
+ *   when the agent hands out the socket after the body ended, or with Expect (#1168, #1328);
+ * - the path: http-proxy joins paths with a regex that collapses `//` in path and query
+ *   (#775, #959); the origin request gets the client's path verbatim;
+ * - bodies: http-proxy's deleteLength pass rewrites a chunked DELETE or OPTIONS body to
+ *   `Content-Length: 0` and sends the body anyway, which the origin reads as a second request
+ *   (#1343, #960); that pass is removed and Node frames bodies by the forwarded headers.
+ * The origin request is taken from http-proxy through its `buffer` option: http-proxy pipes
+ * `buffer` into the origin request right after creating it, before its head is written.
  */
 export class Forwarder {
   private readonly agent: http.Agent;
-  private readonly request: typeof http.request;
-  private readonly host: string;
-  private readonly port: number;
+  private readonly proxy: httpProxy;
   private readonly pathPrefix: string;
 
   constructor(readonly options: ForwarderOptions) {
@@ -87,9 +118,16 @@ export class Forwarder {
     const secure = origin.protocol === 'https:';
     const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    this.request = secure ? https.request : http.request;
-    this.host = origin.hostname.replace(/^\[|\]$/g, '');
-    this.port = Number(origin.port || (secure ? 443 : 80));
+    const target: Partial<Url> = {
+      protocol: origin.protocol,
+      host: origin.hostname,
+      hostname: origin.hostname.replace(/^\[|\]$/g, ''),
+      port: origin.port || (secure ? '443' : '80'),
+    };
+    this.proxy = httpProxy.createProxyServer({ target, agent: this.agent, selfHandleResponse: true });
+    // deleteLength breaks chunked DELETE/OPTIONS bodies (#1343); the passes array is http-proxy's own list.
+    const server = this.proxy as httpProxy & { webPasses: Array<{ name: string }> };
+    server.webPasses = server.webPasses.filter((pass) => pass.name !== 'deleteLength');
     this.pathPrefix = origin.pathname.replace(/\/$/, '');
   }
 
@@ -105,11 +143,32 @@ export class Forwarder {
     this.agent.destroy();
   }
 
-  /** @internal Starts one attempt on the pool. */
-  open(request: OriginRequest, onResponse: (response: IncomingMessage) => void): ClientRequest {
-    const path = request.path === '*' ? '*' : this.pathPrefix + request.path;
-    return this.request({ agent: this.agent, host: this.host, port: this.port, method: request.method, path, headers: request.headers }, onResponse);
+  /**
+   * @internal Starts one attempt through http-proxy: `source.pipe` receives the origin request
+   * synchronously, before its head is written; `onError` gets http-proxy's errors for it. Throws
+   * what http.request throws on what it cannot send (an invalid header value): nothing went out.
+   */
+  open(request: OriginRequest, source: UpstreamSource, onError: (err: Error) => void): void {
+    const { req, res } = request.client;
+    const own = req.headers;
+    // Lent for the synchronous web() call only: http-proxy copies them into the origin request.
+    req.headers = request.headers as IncomingHttpHeaders;
+    try {
+      this.proxy.web(req, res, { method: request.method, buffer: source as unknown as Stream }, onError);
+    } finally {
+      req.headers = own;
+    }
   }
+
+  /** The path the origin is asked for: the origin URL's path, then the client's path and query verbatim. */
+  pathOf(request: OriginRequest): string {
+    return request.path === '*' ? '*' : this.pathPrefix + request.path;
+  }
+}
+
+/** What http-proxy's `buffer` option is used as: it is piped into each origin request as that is created. */
+interface UpstreamSource {
+  pipe(upstream: ClientRequest): ClientRequest;
 }
 
 type Phase = 'pending' | 'connecting' | 'waiting' | 'streaming' | 'done';
@@ -121,7 +180,9 @@ export class OriginExchange {
   private response: IncomingMessage | undefined;
   private permit: BreakerPermit | undefined;
   private retries = 0;
-  private client: ServerResponse | undefined;
+  /** Where the response body streams (undefined: only to a tap). */
+  private sink: ServerResponse | undefined;
+  private readonly source: UpstreamSource = { pipe: (upstream) => this.onUpstream(upstream) };
   private streamDone: ((outcome: StreamOutcome) => void) | undefined;
 
   constructor(
@@ -137,21 +198,30 @@ export class OriginExchange {
     if (this.permit === undefined) return this.fail('GOV_ERR_PROXY_CIRCUIT_OPEN');
     if (this.retries === 0) this.forwarder.options.retryBudget.recordRequest();
     this.phase = 'pending';
-    let upstream: ClientRequest;
+    this.upstream = undefined;
+    const attempt = this.retries;
     try {
-      upstream = this.forwarder.open(this.request, (response) => this.onResponse(upstream, response));
+      this.forwarder.open(this.request, this.source, (err) => {
+        if (attempt === this.retries) this.onAttemptError(err);
+      });
     } catch (err) {
-      // http.request throws on what it cannot send (an invalid header value); nothing went out.
       this.forwarder.options.log.debug({ err, path: this.request.path }, 'origin request not sendable');
       this.permit.abandoned();
       return this.fail('GOV_ERR_PROXY_UPSTREAM_FAILED');
     }
+  }
+
+  /** The origin request of the current attempt, as http-proxy created it: the head is not written yet. */
+  private onUpstream(upstream: ClientRequest): ClientRequest {
     this.upstream = upstream;
+    upstream.path = this.forwarder.pathOf(this.request);
     upstream.on('socket', (socket: Socket) => this.onSocket(upstream, socket));
-    upstream.on('error', (err) => this.onAttemptError(upstream, err));
     upstream.on('timeout', () => this.onTimeout(upstream));
+    upstream.once('response', (response: IncomingMessage) => this.onResponse(upstream, response));
+    upstream.once('close', () => this.onUpstreamClosed(upstream));
     if (this.request.body === undefined) upstream.end();
     else this.request.body.pipe(upstream);
+    return upstream;
   }
 
   /**
@@ -163,7 +233,7 @@ export class OriginExchange {
     const response = this.response;
     if (response === undefined || this.phase !== 'waiting') throw new Error('stream() needs a response head not yet streamed');
     this.phase = 'streaming';
-    this.client = res;
+    this.sink = res;
     const { bytesOut, upstreamTimeoutMs } = this.forwarder.options;
     this.upstream?.setTimeout(upstreamTimeoutMs);
     return new Promise((resolve) => {
@@ -206,7 +276,7 @@ export class OriginExchange {
   private onTimeout(upstream: ClientRequest): void {
     if (upstream !== this.upstream || this.phase === 'done') return;
     if (this.phase === 'streaming') {
-      if (this.client?.writableNeedDrain) {
+      if (this.sink?.writableNeedDrain) {
         // The client is the one not reading (its own timeout applies); keep waiting on the origin.
         upstream.setTimeout(this.forwarder.options.upstreamTimeoutMs);
         return;
@@ -253,13 +323,20 @@ export class OriginExchange {
     this.handlers.response(response, this);
   }
 
-  private onAttemptError(upstream: ClientRequest, err: Error): void {
-    if (upstream !== this.upstream || this.phase === 'done') return;
+  /** http-proxy's error callback for the current attempt (the origin request's errors, and the incoming request's). */
+  private onAttemptError(err: Error): void {
+    if (this.phase === 'done') return;
     if (this.phase === 'streaming') return this.onStreamError(err);
     if (this.response !== undefined) return; // the handler owns the response; its own 'error' reports
     this.forwarder.options.log.debug({ err, path: this.request.path }, 'origin request failed');
     const nothingSent = this.phase === 'pending' || this.phase === 'connecting';
     this.attemptFailed(classifyUpstreamError(err), nothingSent);
+  }
+
+  /** The origin request closed: after an error or a response, nothing to do; without either, an error http-proxy did not report. */
+  private onUpstreamClosed(upstream: ClientRequest): void {
+    if (upstream !== this.upstream || this.phase === 'done' || this.phase === 'streaming' || this.response !== undefined) return;
+    this.attemptFailed('GOV_ERR_PROXY_UPSTREAM_RESET', false);
   }
 
   /** The current attempt failed before a response head: retry it when allowed, else fail the exchange. */
@@ -285,9 +362,9 @@ export class OriginExchange {
 
   private cutStream(code: ResponseErrorCode): void {
     this.end();
-    this.forwarder.options.cut(code, this.client);
+    this.forwarder.options.cut(code, this.sink);
     this.upstream?.destroy();
-    this.client?.destroy();
+    this.sink?.destroy();
     this.settleStream({ ended: 'cut', code });
   }
 

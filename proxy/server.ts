@@ -366,6 +366,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
       body,
       deadlineAt: exchange.deadlineAt,
       retryable: body === undefined && IDEMPOTENT_METHODS.has(method),
+      client: exchange,
     };
     const invalidates = this.store !== undefined && !SAFE_METHODS.has(method);
     this.sendAdmitted(exchange, request, {

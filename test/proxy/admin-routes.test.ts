@@ -4,12 +4,13 @@ import { NonceStore, signRequest } from '../../governor/admin-auth.js';
 import { Blackboard } from '../../governor/blackboard.js';
 import { RealClock } from '../../governor/clock.js';
 import { Journal } from '../../governor/journal.js';
+import { defaultConfig } from '../../governor/config.js';
 import { cachePurgeRoute, CACHE_PURGE_PATH } from '../../proxy/admin-routes.js';
 import type { CachePurge } from '../../proxy/types.js';
-import { request } from './harness.js';
+import { request, startOrigin, startProxy } from './harness.js';
 
 const SECRET = Buffer.from('a-test-secret-of-enough-length');
-const servers: AdminServer[] = [];
+const servers: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
@@ -25,7 +26,7 @@ async function adminWithPurge(): Promise<{ url: string; purged: CachePurge[] }> 
     },
   };
   const route = cachePurgeRoute(proxy, { secret: SECRET, clock, nonceStore: new NonceStore(300_000) });
-  const server = await startAdminServer({ blackboard, journal: new Journal({ clock, blackboard }), isReady: () => true, routes: [route] });
+  const server: AdminServer = await startAdminServer({ blackboard, journal: new Journal({ clock, blackboard }), isReady: () => true, routes: [route] });
   servers.push(server);
   return { url: server.url, purged };
 }
@@ -59,5 +60,36 @@ describe('POST /cache/purge', () => {
     expect(JSON.parse(malformed.body).error).toMatchObject({ code: 'GOV_ERR_ADMIN_BAD_REQUEST', message: expect.stringContaining('expected a path') });
     expect(notJson.status).toBe(400);
     expect(purged).toEqual([]);
+  });
+
+  it('purges a real proxy cache: an unsigned or replayed request leaves the entry, a signed one removes it', async () => {
+    const origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      res.end('page');
+    });
+    servers.push(origin);
+    const proxy = await startProxy(origin.url, { cache: { ...defaultConfig().proxy.cache, enabled: true } });
+    servers.push(proxy);
+    const clock = new RealClock();
+    const blackboard = new Blackboard(clock);
+    const route = cachePurgeRoute(proxy, { secret: SECRET, clock, maxSkewMs: 60_000, nonceStore: new NonceStore(60_000), blackboard });
+    const admin = await startAdminServer({ blackboard, journal: new Journal({ clock, blackboard }), isReady: () => true, routes: [route] });
+    servers.push(admin);
+    const cacheOf = async () => (await request(proxy.url, { path: '/page' })).headers['x-governor-cache'];
+    const body = JSON.stringify({ url: '/page' });
+    const signed = { ...signRequest({ secret: SECRET, method: 'POST', path: CACHE_PURGE_PATH, body }), 'content-type': 'application/json' };
+
+    expect(await cacheOf()).toBe('MISS');
+    expect(await cacheOf()).toBe('HIT');
+    expect((await request(admin.url, { method: 'POST', path: CACHE_PURGE_PATH, body })).status).toBe(401);
+    expect(await cacheOf()).toBe('HIT');
+    const purged = await request(admin.url, { method: 'POST', path: CACHE_PURGE_PATH, body, headers: signed });
+    expect(purged.status).toBe(200);
+    expect(JSON.parse(purged.body)).toEqual({ purged: 1 });
+    expect(await cacheOf()).toBe('MISS');
+    const replayed = await request(admin.url, { method: 'POST', path: CACHE_PURGE_PATH, body, headers: signed });
+    expect(replayed.status).toBe(409);
+    expect(JSON.parse(replayed.body).error.code).toBe('GOV_ERR_ADMIN_REPLAY');
+    expect(await cacheOf()).toBe('HIT');
   });
 });
