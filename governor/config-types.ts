@@ -113,6 +113,8 @@ export interface GovernorConfig {
     scaleUpSpacingMs: number;
     /** Rank k launches only after the need persisted k x this without a fleet change. */
     launcherGraceMs: number;
+    /** A member pending longer than this since its launch is stuck: no longer counted as a booting launch. */
+    bootTimeoutMs: number;
     /** History the signals need before scaling intents may act (restart safety). */
     warmupMs: number;
     /** Rules and actions run but never call the cloud. */

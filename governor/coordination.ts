@@ -41,6 +41,22 @@ export function rankFleet(instances: readonly InstanceInfo[]): RankedInstance[] 
     .map((instance, rank) => ({ ...instance, rank }));
 }
 
+/**
+ * Whether a pending member has been pending longer than `bootTimeoutMs` since its launch: alive
+ * (perhaps) but never booted. A stuck member still counts against the regional cap (it exists and
+ * is billed) but no longer as a booting launch: it neither blocks nor covers further launches.
+ */
+export function isStuckPending(instance: InstanceInfo, now: number, bootTimeoutMs: number): boolean {
+  return instance.state === 'pending' && now - instance.launchTime > bootTimeoutMs;
+}
+
+/** Pending members still within the boot timeout: launches that will serve soon. */
+export function countBooting(fleet: readonly InstanceInfo[], now: number, bootTimeoutMs: number): number {
+  let booting = 0;
+  for (const i of fleet) if (i.state === 'pending' && !isStuckPending(i, now, bootTimeoutMs)) booting++;
+  return booting;
+}
+
 export function countFleet(fleet: readonly InstanceInfo[]): FleetCounts {
   const counts: FleetCounts = { members: 0, running: 0, pending: 0, leaving: 0 };
   for (const i of fleet) {
@@ -162,8 +178,14 @@ export interface LaunchAttempt {
 }
 
 export interface ScaleUpInput extends DecisionInput {
-  /** Mean busy (1-minute) of the serving members, 0..1; null when unknown. */
+  /** Mean busy (last 10 s) of the serving members, 0..1; null when unknown. */
   busy: number | null;
+  /**
+   * Mean demand (SignalSummary.demandNow, governor/demand.ts) of the serving members: busy scaled
+   * by what they received over what they served, >= busy when they shed. The desired count
+   * follows it; absent or null: the busy figure is used.
+   */
+  demand?: number | null;
   /** Since when the scale-up intent has been current without a break. */
   needSince: number | undefined;
   /** When the current fleet view was listed (the listing's start). */
@@ -196,16 +218,25 @@ function gate(input: DecisionInput, type: 'scale-up' | 'scale-down'): Suppress |
   return { self, fleet };
 }
 
-/** Serving members wanted at the target: ceil(N x busy / target), tolerant of float noise. */
-export function desiredServing(serving: number, busy: number, targetBusy: number): number {
-  return Math.max(0, Math.ceil((serving * busy) / targetBusy - 1e-9));
+/** Serving members wanted at the target: ceil(N x load / target), tolerant of float noise (load: busy or demand). */
+export function desiredServing(serving: number, load: number, targetBusy: number): number {
+  return Math.max(0, Math.ceil((serving * load) / targetBusy - 1e-9));
+}
+
+/** "busy 0.90", or "demand 3.00 (busy 1.00)" when demand differs from busy (shedding, queueing). */
+function describeLoad(busy: number | null, load: number): string {
+  const shown = load.toFixed(2);
+  return busy === null || shown === busy.toFixed(2) ? `busy ${shown}` : `demand ${shown} (busy ${busy.toFixed(2)})`;
 }
 
 /**
  * Scale up (DESIGN.md): the launcher is rank 0; rank k acts once the need has persisted
- * k x launcherGraceMs without a fleet change. No launch while one is pending, before the
- * scale-up spacing after the last fleet change, or at the regional cap. The count is
- * desired - N (at least 1), capped by maxLaunchPerStep and by maxInstances - members.
+ * k x launcherGraceMs without a fleet change. Desired serving members = ceil(N x demand / target)
+ * over the N running ones. Booting launches (pending within scaling.bootTimeoutMs) count as
+ * members and as capacity to be: while some boot, a further launch goes only for the part of the
+ * desired count they do not cover; with none booting the count is desired - N, at least 1 (the
+ * rule wants growth). Never before the scale-up spacing after the last fleet change, nor beyond
+ * maxLaunchPerStep per decision or maxInstances members (stuck pending members included).
  */
 export function decideScaleUp(input: ScaleUpInput): Launch | Suppress {
   const gated = gate(input, 'scale-up');
@@ -214,8 +245,19 @@ export function decideScaleUp(input: ScaleUpInput): Launch | Suppress {
   const { config, now, lastFleetChangeAt } = input;
   const scaling = config.scaling;
   const counts = countFleet(fleet);
+  const booting = countBooting(fleet, now, scaling.bootTimeoutMs);
+  const serving = counts.running;
+  const load = input.demand ?? input.busy;
+  const desired = load === null ? serving + 1 : desiredServing(serving, load, scaling.targetBusy);
+  const why =
+    load === null
+      ? `busy unknown, launching one`
+      : `${serving} serving at ${describeLoad(input.busy, load)}: desired ceil(${serving} x ${load.toFixed(2)} / ${scaling.targetBusy}) = ${desired}`;
 
-  if (counts.pending > 0) return suppress('launch-pending', `launch already pending (${counts.pending} booting)`);
+  const uncovered = desired - serving - booting;
+  if (booting > 0 && uncovered <= 0) {
+    return suppress('launch-pending', `launch already pending: ${booting} booting cover the need (${why})`);
+  }
   const headroom = scaling.maxInstances - counts.members;
   if (headroom <= 0) {
     return suppress('at-cap', `at the regional cap: ${counts.members} members, maxInstances ${scaling.maxInstances}`);
@@ -242,9 +284,7 @@ export function decideScaleUp(input: ScaleUpInput): Launch | Suppress {
     }
   }
 
-  const serving = counts.running;
-  const desired = input.busy === null ? serving + 1 : desiredServing(serving, input.busy, scaling.targetBusy);
-  const wanted = Math.max(1, desired - serving);
+  const wanted = booting > 0 ? uncovered : Math.max(1, uncovered);
   const count = Math.min(wanted, scaling.maxLaunchPerStep, headroom);
   const used = new Set(previous?.slots ?? []);
   const slots: string[] = [];
@@ -252,14 +292,11 @@ export function decideScaleUp(input: ScaleUpInput): Launch | Suppress {
     const slot = `${generation}-${i}`;
     if (!used.has(slot)) slots.push(slot);
   }
-  const why =
-    input.busy === null
-      ? `busy unknown, launching one`
-      : `${serving} serving at busy ${input.busy.toFixed(2)}: desired ceil(${serving} x ${input.busy.toFixed(2)} / ${scaling.targetBusy}) = ${desired}`;
-  const caps: string[] = [];
+  const notes: string[] = [];
+  if (booting > 0) notes.push(`${booting} already booting`);
   if (count < wanted) {
-    if (count === scaling.maxLaunchPerStep) caps.push(`capped at maxLaunchPerStep ${scaling.maxLaunchPerStep}`);
-    if (count === headroom) caps.push(`capped by maxInstances ${scaling.maxInstances}`);
+    if (count === scaling.maxLaunchPerStep) notes.push(`capped at maxLaunchPerStep ${scaling.maxLaunchPerStep}`);
+    if (count === headroom) notes.push(`capped by maxInstances ${scaling.maxInstances}`);
   }
   return {
     action: 'launch',
@@ -268,14 +305,15 @@ export function decideScaleUp(input: ScaleUpInput): Launch | Suppress {
     slots,
     tokens: slots.map((slot) => launchToken(config.fleet, config.region, slot)),
     desired,
-    reason: `launch ${count} as rank ${self.rank}: ${why}${caps.length ? ` (${caps.join(', ')})` : ''}`,
+    reason: `launch ${count} as rank ${self.rank}: ${why}${notes.length ? ` (${notes.join(', ')})` : ''}`,
   };
 }
 
 /**
  * Scale down (DESIGN.md): only rank 0 leaves, by a controlled shutdown of itself; only when
- * no other member is leaving, no launch is pending, at least max(1, minInstances) serving
- * members would remain, and the last fleet change is older than scaleDownSpacingMs.
+ * no other member is leaving, no launch is booting (stuck pending members do not hold it), at
+ * least max(1, minInstances) serving members would remain, and the last fleet change is older
+ * than scaleDownSpacingMs.
  */
 export function decideScaleDown(input: DecisionInput): Leave | Suppress {
   const gated = gate(input, 'scale-down');
@@ -290,7 +328,8 @@ export function decideScaleDown(input: DecisionInput): Leave | Suppress {
     return suppress('another-leaving', `another instance is already leaving (${otherLeaving.map((i) => i.id).join(', ')})`);
   }
   if (self.rank !== 0) return suppress('not-rank-0', `not rank 0: only the oldest instance leaves (this one is rank ${self.rank})`);
-  if (counts.pending > 0) return suppress('launch-pending', `a launch is pending (${counts.pending} booting)`);
+  const booting = countBooting(fleet, now, scaling.bootTimeoutMs);
+  if (booting > 0) return suppress('launch-pending', `a launch is pending (${booting} booting)`);
   if (counts.running <= 1) return suppress('last-instance', 'the last serving instance of the region never leaves');
   const minimum = Math.max(1, scaling.minInstances);
   if (counts.running - 1 < minimum) {

@@ -3,7 +3,12 @@ import type { Clock } from './clock.js';
 
 /**
  * A bounded time series over two preallocated Float64Arrays (times and values) used as one
- * ring: memory is fixed at construction however many samples are pushed.
+ * ring: memory is fixed at construction however many samples are pushed (plus a few numbers per
+ * threshold queried with secondsAbove / secondsBelow, at most MAX_RUN_MEMOS of each).
+ *
+ * Cost: push, last and count are O(1) or O(log n); avg, min, max and points O(samples in the
+ * window); percentile adds a sort of the window; secondsAbove / secondsBelow examine only the
+ * samples pushed since the previous query with the same threshold (O(n) the first time).
  *
  * Contract:
  * - Samples are kept in time order. A sample whose `at` is older than the newest one (a real
@@ -16,9 +21,12 @@ import type { Clock } from './clock.js';
 export class RingSeries implements Series {
   private readonly times: Float64Array;
   private readonly values: Float64Array;
-  /** Index of the next write. */
-  private head = 0;
+  /** Samples pushed since construction; the newest has sequence number pushed - 1 and sits at (pushed - 1) % capacity. */
+  private pushed = 0;
   private size = 0;
+  /** secondsAbove / secondsBelow memory per threshold (see secondsWhile). */
+  private readonly runsAbove = new Map<number, RunMemo>();
+  private readonly runsBelow = new Map<number, RunMemo>();
 
   constructor(
     private readonly clock: Clock,
@@ -36,31 +44,31 @@ export class RingSeries implements Series {
     if (typeof at !== 'number' || !Number.isFinite(at)) {
       throw new RangeError(`series sample time must be a finite number of ms, got ${String(at)}`);
     }
-    const newest = this.size > 0 ? this.times[this.indexFromNewest(0)] : -Infinity;
-    this.times[this.head] = Math.max(at, newest);
-    this.values[this.head] = value;
-    this.head = (this.head + 1) % this.capacity;
+    const newest = this.size > 0 ? this.times[this.slot(this.pushed - 1)] : -Infinity;
+    const slot = this.slot(this.pushed);
+    this.times[slot] = Math.max(at, newest);
+    this.values[slot] = value;
+    this.pushed++;
     if (this.size < this.capacity) this.size++;
   }
 
   last(): number | undefined {
-    return this.size > 0 ? this.values[this.indexFromNewest(0)] : undefined;
+    return this.size > 0 ? this.values[this.slot(this.pushed - 1)] : undefined;
   }
 
   avg(seconds: number): number | null {
     const n = this.countInWindow(seconds);
-    if (n === 0) return null;
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += this.values[this.indexFromNewest(i)];
-    return sum / n;
+    return n === 0 ? null : this.fold(n, add) / n;
   }
 
   min(seconds: number): number | null {
-    return this.fold(seconds, Math.min);
+    const n = this.countInWindow(seconds);
+    return n === 0 ? null : this.fold(n, Math.min);
   }
 
   max(seconds: number): number | null {
-    return this.fold(seconds, Math.max);
+    const n = this.countInWindow(seconds);
+    return n === 0 ? null : this.fold(n, Math.max);
   }
 
   percentile(p: number, seconds: number): number | null {
@@ -70,7 +78,14 @@ export class RingSeries implements Series {
     const n = this.countInWindow(seconds);
     if (n === 0) return null;
     const window = new Float64Array(n);
-    for (let i = 0; i < n; i++) window[i] = this.values[this.indexFromNewest(i)];
+    const first = this.slot(this.pushed - n);
+    const newest = this.slot(this.pushed - 1);
+    if (first <= newest) {
+      window.set(this.values.subarray(first, newest + 1));
+    } else {
+      window.set(this.values.subarray(first));
+      window.set(this.values.subarray(0, newest + 1), this.capacity - first);
+    }
     window.sort();
     const rank = Math.max(1, Math.ceil((p / 100) * n));
     return window[rank - 1];
@@ -81,16 +96,16 @@ export class RingSeries implements Series {
   }
 
   secondsAbove(threshold: number): number {
-    return this.secondsWhile((v) => v > threshold);
+    return this.secondsWhile(this.runsAbove, threshold, (v) => v > threshold);
   }
 
   secondsBelow(threshold: number): number {
-    return this.secondsWhile((v) => v < threshold);
+    return this.secondsWhile(this.runsBelow, threshold, (v) => v < threshold);
   }
 
   coveredSeconds(): number {
     if (this.size === 0) return 0;
-    const oldest = this.times[this.indexFromNewest(this.size - 1)];
+    const oldest = this.times[this.slot(this.pushed - this.size)];
     return Math.max(0, (this.clock.now() - oldest) / 1000);
   }
 
@@ -98,46 +113,93 @@ export class RingSeries implements Series {
     const n = this.countInWindow(seconds);
     const out = new Array<[number, number]>(n);
     for (let i = 0; i < n; i++) {
-      const index = this.indexFromNewest(n - 1 - i);
-      out[i] = [this.times[index], this.values[index]];
+      const slot = this.slot(this.pushed - n + i);
+      out[i] = [this.times[slot], this.values[slot]];
     }
     return out;
   }
 
-  /** Ring index of the i-th newest sample (0 = newest); requires i < size. */
-  private indexFromNewest(i: number): number {
-    return (this.head - 1 - i + 2 * this.capacity) % this.capacity;
+  /** Ring slot of the sample with sequence number `seq` (held samples only). */
+  private slot(seq: number): number {
+    return seq % this.capacity;
   }
 
-  /** How many of the newest samples fall inside the window (samples are time-ordered). */
+  /**
+   * How many of the newest samples fall inside the window: a binary search over the held
+   * samples, which are time-ordered.
+   */
   private countInWindow(seconds: number): number {
     if (typeof seconds !== 'number' || Number.isNaN(seconds) || seconds < 0) {
       throw new RangeError(`window must be a non-negative number of seconds, got ${String(seconds)}`);
     }
     const cutoff = this.clock.now() - seconds * 1000;
-    let n = 0;
-    while (n < this.size && this.times[this.indexFromNewest(n)] > cutoff) n++;
-    return n;
+    const oldest = this.pushed - this.size;
+    // first sequence number whose time is after the cutoff, in [oldest, pushed]
+    let lo = oldest;
+    let hi = this.pushed;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (this.times[this.slot(mid)] > cutoff) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.pushed - lo;
   }
 
-  private fold(seconds: number, pick: (a: number, b: number) => number): number | null {
-    const n = this.countInWindow(seconds);
-    if (n === 0) return null;
-    let acc = this.values[this.indexFromNewest(0)];
-    for (let i = 1; i < n; i++) acc = pick(acc, this.values[this.indexFromNewest(i)]);
+  /**
+   * pick(...pick(pick(newest, 2nd newest), 3rd newest)..., n-th newest): newest first, as one or
+   * two contiguous stretches of the ring (requires 1 <= n <= size).
+   */
+  private fold(n: number, pick: (a: number, b: number) => number): number {
+    const values = this.values;
+    const newest = this.slot(this.pushed - 1);
+    const stop = Math.max(0, newest + 1 - n);
+    let acc = values[newest];
+    for (let i = newest - 1; i >= stop; i--) acc = pick(acc, values[i]);
+    const wrapped = n - (newest + 1 - stop);
+    for (let i = this.capacity - 1; i >= this.capacity - wrapped; i--) acc = pick(acc, values[i]);
     return acc;
   }
 
-  /** Newest sample's time minus the time of the first sample (going back) that fails `holds`. */
-  private secondsWhile(holds: (value: number) => boolean): number {
-    if (this.size === 0 || !holds(this.values[this.indexFromNewest(0)])) return 0;
-    const newestAt = this.times[this.indexFromNewest(0)];
-    let i = 1;
-    while (i < this.size && holds(this.values[this.indexFromNewest(i)])) i++;
-    const boundary = Math.min(i, this.size - 1);
-    return (newestAt - this.times[this.indexFromNewest(boundary)]) / 1000;
+  /**
+   * Newest sample's time minus the time of the newest sample that fails `holds` (or of the
+   * oldest held sample when none fails). `memo` keeps, per threshold, the newest failing sample
+   * among those already examined, so a query only examines the samples pushed since the last one.
+   */
+  private secondsWhile(memo: Map<number, RunMemo>, threshold: number, holds: (value: number) => boolean): number {
+    if (this.size === 0) return 0;
+    const newest = this.pushed - 1;
+    const oldest = this.pushed - this.size;
+    let run = memo.get(threshold);
+    if (!run) {
+      if (memo.size >= MAX_RUN_MEMOS) memo.clear();
+      run = { failing: -1, examined: -1 };
+      memo.set(threshold, run);
+    }
+    for (let seq = newest; seq > run.examined && seq >= oldest; seq--) {
+      if (!holds(this.values[this.slot(seq)])) {
+        run.failing = seq;
+        break;
+      }
+    }
+    run.examined = newest;
+    if (run.failing === newest) return 0;
+    const boundary = Math.max(run.failing, oldest);
+    return (this.times[this.slot(newest)] - this.times[this.slot(boundary)]) / 1000;
   }
 }
+
+/** What secondsWhile remembers about one threshold: sequence numbers of samples. */
+interface RunMemo {
+  /** The newest failing sample among those examined; -1 when none failed. */
+  failing: number;
+  /** Every sample up to this one has been examined. */
+  examined: number;
+}
+
+/** Thresholds remembered per direction; beyond this the memory starts afresh (rules use a handful). */
+const MAX_RUN_MEMOS = 32;
+
+const add = (a: number, b: number): number => a + b;
 
 /** Throws a RangeError unless `capacity` is a positive integer. */
 export function assertSeriesCapacity(capacity: number): void {

@@ -2,6 +2,7 @@ import type { BlackboardApi } from '../governor/blackboard-types.js';
 import type { InstanceInfo, SignalSummary } from '../governor/cloud/port.js';
 import {
   countFleet,
+  isStuckPending,
   journalDue,
   rankFleet,
   type DecisionInput,
@@ -36,6 +37,13 @@ export const FLEET_KEYS = {
   membership: 'fleet.membership',
   /** Prefix of `fleet.errorJournaled.<call>`: the last journaled failure of that cloud call, until it succeeds. */
   errorMark: 'fleet.errorJournaled',
+  /**
+   * Series: mean demand (SignalSummary.demandNow, busyNow for summaries without it) of the serving
+   * members with a fresh summary; what scale-up sizes a launch by. Pushed with `fleet.busy`.
+   */
+  demand: 'fleet.demand',
+  /** Ids of the pending members journaled as stuck (pending beyond scaling.bootTimeoutMs), each once. */
+  stuck: 'fleet.stuck',
 } as const;
 
 /** A peer's published summary older than this is ignored for fleet facts. */
@@ -88,6 +96,7 @@ function fleetLoad(fleet: readonly InstanceInfo[], now: number) {
     serving: serving.length,
     fresh: fresh.length,
     busyMean,
+    demandMean: fresh.reduce((a, s) => a + (s.demandNow ?? s.busyNow), 0) / fresh.length,
     busyMax: Math.max(...busy),
     // members without a fresh summary are assumed as busy as the mean
     busyIfOneLess: serving.length <= 1 ? NO_SMALLER_FLEET_BUSY : (busyMean * serving.length) / (serving.length - 1),
@@ -117,6 +126,26 @@ function journalCloudError(ctx: TaskContext, call: CloudCall, err: unknown): voi
   ctx.journal.record({ kind: 'error', name: 'fleet', reason: `${call} failed: ${error.message}`, data: { call, error } });
 }
 
+/**
+ * Journals each pending member stuck beyond scaling.bootTimeoutMs once (kind 'error'); the ids
+ * journaled are kept under `fleet.stuck` while those members remain pending.
+ */
+function journalStuck(ctx: TaskContext, ranked: readonly RankedInstance[], now: number): void {
+  const timeoutMs = ctx.config.scaling.bootTimeoutMs;
+  const stuck = ranked.filter((i) => isStuckPending(i, now, timeoutMs));
+  const journaled = new Set(ctx.blackboard.get<string[]>(FLEET_KEYS.stuck) ?? []);
+  for (const i of stuck) {
+    if (journaled.has(i.id)) continue;
+    ctx.journal.record({
+      kind: 'error',
+      name: 'fleet',
+      reason: `instance ${i.id} is stuck: pending for ${Math.round((now - i.launchTime) / 1000)} s (scaling.bootTimeoutMs ${timeoutMs} ms); no longer counted as a booting launch`,
+      data: { id: i.id, launchTime: i.launchTime, launchSlot: i.launchSlot ?? null, launchedBy: i.launchedBy ?? null },
+    });
+  }
+  if (stuck.length > 0 || journaled.size > 0) ctx.blackboard.set(FLEET_KEYS.stuck, stuck.map((i) => i.id));
+}
+
 function writeView(ctx: TaskContext, listed: InstanceInfo[], me: string, listedAt: number): void {
   const { blackboard: bb } = ctx;
   const now = ctx.clock.now();
@@ -144,11 +173,13 @@ function writeView(ctx: TaskContext, listed: InstanceInfo[], me: string, listedA
     ctx.journal.record({ kind: 'info', name: 'fleet', reason: `fleet changed: ${describeChange(previous, key)}`, data: { size: counts.members } });
   }
   bb.set(FLEET_KEYS.membership, key);
+  journalStuck(ctx, ranked, now);
 
   bb.series(FLEET_SERIES.size).push(counts.members, now);
   const load = fleetLoad(ranked, now);
   if (load.busyMean === undefined) return;
   bb.series(FLEET_SERIES.busyMean).push(load.busyMean, now);
+  bb.series(FLEET_KEYS.demand).push(load.demandMean, now);
   bb.series(FLEET_SERIES.busyMax).push(load.busyMax, now);
   bb.series(FLEET_SERIES.busyIfOneLess).push(load.busyIfOneLess, now);
   bb.series(FLEET_SERIES.queueWaitP95Ms).push(load.queueWaitP95Ms, now);

@@ -1,3 +1,4 @@
+import type { SeriesReader } from '../governor/blackboard-types.js';
 import { decideScaleUp, isCurrentIntent, type Launch, type LaunchAttempt, type ScaleUpInput } from '../governor/coordination.js';
 import { describeError } from '../governor/errors.js';
 import { FLEET_SERIES } from '../governor/facts.js';
@@ -11,6 +12,11 @@ export const SCALE_UP_KEYS = {
   /** LaunchAttempt: the slots this governor launched for the current membership. */
   attempt: 'scale-up.attempt',
 } as const;
+
+/** The newest sample of a fleet series when it is recent (within SUMMARY_MAX_AGE_MS), else null. */
+function recentLast(series: SeriesReader): number | null {
+  return series.count(SUMMARY_MAX_AGE_MS / 1000) > 0 ? (series.last() ?? null) : null;
+}
 
 /**
  * Launches every slot of the decision; a token a peer already used launches nothing and is not
@@ -50,7 +56,9 @@ async function launchSlots(ctx: TaskContext, decision: Launch, self: string, pre
 /**
  * Every 5 s: turns a current `intents.scale-up` into launches by the coordination protocol
  * (decideScaleUp): the launcher is rank 0, rank k after k grace periods; the count follows the
- * target utilization within the per-step and regional caps; tokens make a slot launch once.
+ * fleet's demand (`fleet.demand`: busy scaled up by shed requests) at the target utilization,
+ * counting booting launches as capacity to be, within the per-step and regional caps; tokens
+ * make a slot launch once.
  * Every launch and every suppression is journaled with its reason; dryRun journals only.
  * Holds everything until `signals.windowsFilled` and while `control.paused`.
  */
@@ -69,17 +77,17 @@ const scaleUp: Task = {
       bb.delete(SCALE_UP_KEYS.needSince);
     }
     const previous = bb.get<LaunchAttempt>(SCALE_UP_KEYS.attempt);
-    const fleetBusy = bb.series(FLEET_SERIES.busyMean);
     const input: ScaleUpInput = {
       ...base,
       // only a recent fleet mean counts; without one the decision launches a single instance
-      busy: fleetBusy.count(SUMMARY_MAX_AGE_MS / 1000) > 0 ? (fleetBusy.last() ?? null) : null,
+      busy: recentLast(bb.series(FLEET_SERIES.busyMean)),
+      demand: recentLast(bb.series(FLEET_KEYS.demand)),
       needSince,
       fleetViewAt: bb.get<number>(FLEET_KEYS.viewAt),
       previousAttempt: previous,
     };
     const decision = decideScaleUp(input);
-    const facts = { ...decisionFacts(bb, base), busy: input.busy, needSince: needSince ?? null };
+    const facts = { ...decisionFacts(bb, base), busy: input.busy, demand: input.demand ?? null, needSince: needSince ?? null };
     if (!recordDecision(ctx, decision, facts) || decision.action !== 'launch') return;
     ctx.journal.record({
       kind: 'action',

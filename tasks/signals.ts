@@ -1,6 +1,7 @@
 import type { BlackboardApi } from '../governor/blackboard-types.js';
 import type { SignalSummary } from '../governor/cloud/port.js';
 import { plainAddress, topClientsShare } from '../governor/client-addresses.js';
+import { demandOver } from '../governor/demand.js';
 import { ANOMALY_SERIES, LOCAL_SERIES, PLAIN_FACTS } from '../governor/facts.js';
 import type { Task, TaskContext } from '../governor/task.js';
 import type { ProxyControl, ProxySample, WorkerSample } from '../proxy/types.js';
@@ -75,6 +76,7 @@ function summarize(blackboard: BlackboardApi, at: number, ready: boolean, window
   return {
     at,
     busyNow: busy.avg(NOW_SECONDS) ?? 0,
+    demandNow: demandOver(blackboard, NOW_SECONDS),
     busy1m: busy.avg(60) ?? 0,
     busy5m: busy.avg(300) ?? 0,
     busy15m: busy.avg(900) ?? 0,

@@ -101,9 +101,9 @@ const SUMMARY_FLAGS = [
 const round3 = (value: number): number => Math.round(value * 1000) / 1000 || 0;
 
 /**
- * `t=<at in s>;b0=..;b1=..;b5=..;b15=..;w=..;w0=..;q=..;r=..;f=..;rd=0|1;wf=0|1[;p=0|1][;cs=<ms>]`,
+ * `t=<at in s>;b0=..;b1=..;b5=..;b15=..;w=..;w0=..;q=..;r=..;f=..;rd=0|1;wf=0|1[;p=0|1][;cs=<ms>][;d0=..]`,
  * numbers rounded to 3 decimals (peers read exactly what they would compute from the rounded
- * values); `p` (paused) and `cs` (controlSince, whole milliseconds) only when present. The summary
+ * values); `p` (paused), `cs` (controlSince, whole milliseconds) and `d0` (demandNow) only when present. The summary
  * must already be normalized (normalizeSummary).
  */
 export function encodeSummary(summary: SignalSummary): string {
@@ -112,6 +112,7 @@ export function encodeSummary(summary: SignalSummary): string {
   for (const [field, key] of SUMMARY_FLAGS) parts.push(`${field}=${summary[key] ? 1 : 0}`);
   if (summary.paused !== undefined) parts.push(`p=${summary.paused ? 1 : 0}`);
   if (summary.controlSince !== undefined) parts.push(`cs=${Math.round(summary.controlSince)}`);
+  if (summary.demandNow !== undefined) parts.push(`d0=${round3(summary.demandNow)}`);
   return checkTagValue('summary', parts.join(';'));
 }
 
@@ -146,6 +147,11 @@ export function decodeSummary(value: string): SignalSummary | undefined {
     const since = number('cs');
     if (since === undefined) return undefined;
     out.controlSince = since;
+  }
+  if (fields.has('d0')) {
+    const demand = number('d0');
+    if (demand === undefined) return undefined;
+    out.demandNow = demand;
   }
   return out as unknown as SignalSummary;
 }

@@ -58,7 +58,7 @@ const SUMMARY_FLAGS = ['ready', 'windowsFilled'] as const;
 /**
  * The summary as stored for peers: exactly the SignalSummary fields (anything else is dropped,
  * which bounds its size); a missing or non-finite number or a non-boolean flag is refused, and so
- * is an optional field (paused, controlSince) of the wrong type.
+ * is an optional field (paused, controlSince, demandNow) of the wrong type.
  */
 export function normalizeSummary(summary: SignalSummary): SignalSummary {
   const input = summary as unknown as Record<string, unknown>;
@@ -75,6 +75,7 @@ export function normalizeSummary(summary: SignalSummary): SignalSummary {
     out.paused = input.paused;
   }
   if (input.controlSince !== undefined) out.controlSince = checkFiniteNumber('summary.controlSince', input.controlSince);
+  if (input.demandNow !== undefined) out.demandNow = checkFiniteNumber('summary.demandNow', input.demandNow);
   return out as unknown as SignalSummary;
 }
 

@@ -13,6 +13,12 @@ export interface SignalSummary {
   at: number;
   /** Busy over the last 10 s: what the fleet's series and the rules' windows are built from. */
   busyNow: number;
+  /**
+   * Demand over the last 10 s: busyNow x received / served requests, bounded (governor/demand.ts).
+   * Equals busyNow while nothing is shed; above it (even above 1) when the instance sheds load.
+   * Optional: summaries of older governors lack it and peers use busyNow instead.
+   */
+  demandNow?: number;
   busy1m: number;
   busy5m: number;
   busy15m: number;

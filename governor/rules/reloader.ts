@@ -1,5 +1,5 @@
 import type { RuleRunner } from './engine.js';
-import { listRuleFiles, listingSignature } from './listing.js';
+import { listRuleFiles, listingSignature, type RuleFileEntry } from './listing.js';
 import type { RuleError } from './types.js';
 import { validateListedFiles, validateRuleDir } from './validate.js';
 
@@ -14,10 +14,29 @@ export interface ReloadOutcome {
   errors: RuleError[];
 }
 
+/** Listings under way, by directory: shared by every reloader of the process. */
+const listingsUnderWay = new Map<string, Promise<readonly RuleFileEntry[]>>();
+
+/**
+ * Lists `dir`, or joins a listing of it already under way in this process: governors that share
+ * a process and a rule folder (a simulation runs many) and refresh at the same moment list the
+ * folder once. A joined listing started before the call, so a change made meanwhile may show only
+ * on the next refresh, as a change made just after a listing would.
+ */
+function listShared(dir: string): Promise<readonly RuleFileEntry[]> {
+  let listing = listingsUnderWay.get(dir);
+  if (!listing) {
+    listing = listRuleFiles(dir).finally(() => listingsUnderWay.delete(dir));
+    listingsUnderWay.set(dir, listing);
+  }
+  return listing;
+}
+
 /**
  * Keeps a RuleRunner's set in step with a rule directory.
  *
- * Contract: `refresh` lists the directory (names, sizes, modification times; no reads) and,
+ * Contract: `refresh` lists the directory (names, sizes, modification times; no reads; a listing
+ * of the same directory under way in this process is joined instead of repeated) and,
  * when the listing differs from the one last seen (always on the first call), validates the
  * whole set. A good set is loaded into the runner; a bad one is rejected and the runner keeps
  * its set. An unchanged listing returns undefined without reading any file, so a rejected set
@@ -34,7 +53,7 @@ export class RuleReloader {
   async refresh(now: number): Promise<ReloadOutcome | undefined> {
     let listing;
     try {
-      listing = await listRuleFiles(this.dir);
+      listing = await listShared(this.dir);
     } catch {
       listing = undefined;
     }

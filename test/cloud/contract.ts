@@ -129,6 +129,16 @@ export function describeCloudContract(name: string, setup: () => Promise<CloudCo
       expect(member(await first.listFleet(), id)?.summary).toEqual(summary);
     });
 
+    it('a summary carries the optional demand figure to peers, and refuses one that is not a number', async () => {
+      const { id } = await launchOne('t-demand');
+      const launched = await fx.cloudFor(id);
+      await launched.markRunning({ proxy: 'http://127.0.0.1:18084' });
+      const summary = { ...sampleSummary(fx.now()), demandNow: 2.5 };
+      await launched.publishSummary(summary);
+      expect(member(await first.listFleet(), id)?.summary).toEqual(summary);
+      await expect(launched.publishSummary({ ...summary, demandNow: Number.NaN })).rejects.toMatchObject({ code: 'GOV_ERR_CLOUD_BAD_REQUEST' });
+    });
+
     it('terminateSelf removes the instance from the fleet and only that one', async () => {
       const { id } = await launchOne('t-end');
       const launched = await fx.cloudFor(id);

@@ -31,6 +31,15 @@ describe('ec2 tag encodings', () => {
     expect(decodeSummary(value)).toEqual(paused);
   });
 
+  it('carries the optional demand figure only when present', () => {
+    const shedding = { ...summary, busyNow: 1, queueWaitP95Ms: 12, demandNow: 2.71828 };
+    const value = encodeSummary(shedding);
+    expect(value.endsWith(';d0=2.718')).toBe(true);
+    expect(decodeSummary(value)).toEqual({ ...shedding, demandNow: 2.718 });
+    expect(encodeSummary(summary)).not.toContain('d0=');
+    expect(decodeSummary(value.replace('d0=2.718', 'd0=x'))).toBeUndefined();
+  });
+
   it('an unreadable summary decodes to undefined', () => {
     const good = encodeSummary(summary);
     expect(decodeSummary(good.replace('rd=1', 'rd=yes'))).toBeUndefined();

@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import type { InstanceInfo, InstanceState } from '../../governor/cloud/port.js';
 import {
   INTENT_MAX_AGE_MS,
+  countBooting,
   countFleet,
   decideScaleDown,
   decideScaleUp,
   desiredServing,
+  isStuckPending,
   journalDue,
   launchToken,
   membershipGeneration,
@@ -28,6 +30,7 @@ const scaling: CoordinationConfig['scaling'] = {
   scaleDownSpacingMs: 10 * MIN,
   scaleUpSpacingMs: 2 * MIN,
   launcherGraceMs: 30_000,
+  bootTimeoutMs: 10 * MIN,
   warmupMs: 5 * MIN,
   dryRun: false,
 };
@@ -148,9 +151,46 @@ describe('decideScaleUp examples', () => {
     expect(atCap).toMatchObject({ action: 'suppress', code: 'at-cap' });
   });
 
-  it('counts pending launches as members and waits for them', () => {
-    const fleet = rankFleet([...baseInput().fleet!, instance('d', NOW - 10_000, 'pending')]);
-    expect(decideScaleUp(upInput({ fleet }))).toMatchObject({ action: 'suppress', code: 'launch-pending', reason: 'launch already pending (1 booting)' });
+  it('counts booting launches as members and as capacity to be: launches only what they do not cover', () => {
+    const booting = (...ids: string[]) => rankFleet([...baseInput().fleet!, ...ids.map((id) => instance(id, NOW - 10_000, 'pending'))]);
+    // 3 serving at 0.9: desired 6; 3 booting cover it
+    expect(decideScaleUp(upInput({ fleet: booting('d', 'e', 'f') }))).toMatchObject({
+      action: 'suppress',
+      code: 'launch-pending',
+      reason: 'launch already pending: 3 booting cover the need (3 serving at busy 0.90: desired ceil(3 x 0.90 / 0.5) = 6)',
+    });
+    // one booting: 2 more are wanted; a decision with the same view gives the same slots anywhere
+    const fleet = booting('d');
+    const d = decideScaleUp(upInput({ fleet }));
+    expect(d).toMatchObject({ action: 'launch', count: 2, desired: 6, slots: [`${membershipGeneration(fleet)}-0`, `${membershipGeneration(fleet)}-1`] });
+    expect(d.reason).toBe('launch 2 as rank 0: 3 serving at busy 0.90: desired ceil(3 x 0.90 / 0.5) = 6 (1 already booting)');
+    // with busy unknown, one at a time: nothing while one boots
+    expect(decideScaleUp(upInput({ fleet, busy: null }))).toMatchObject({ code: 'launch-pending' });
+  });
+
+  it('sizes the launch by demand when the members shed: busy saturates at 1, demand does not', () => {
+    const d = decideScaleUp(upInput({ busy: 1, demand: 3, config: { ...config, scaling: { ...scaling, maxLaunchPerStep: 16, maxInstances: 20 } } }));
+    // ceil(3 x 3 / 0.5) = 18: 15 more
+    expect(d).toMatchObject({ action: 'launch', count: 15, desired: 18 });
+    expect(d.reason).toBe('launch 15 as rank 0: 3 serving at demand 3.00 (busy 1.00): desired ceil(3 x 3.00 / 0.5) = 18');
+    // without a demand figure (peers of an older version) busy decides
+    expect(decideScaleUp(upInput({ busy: 1, demand: null }))).toMatchObject({ desired: 6 });
+  });
+
+  it('a member pending beyond bootTimeoutMs is stuck: it no longer blocks nor covers launches, but counts for the cap', () => {
+    const stuck = instance('d', NOW - 10 * MIN - 1, 'pending');
+    const fleet = rankFleet([...baseInput().fleet!, stuck]);
+    expect(isStuckPending(stuck, NOW, scaling.bootTimeoutMs)).toBe(true);
+    expect(isStuckPending({ ...stuck, launchTime: NOW - 10 * MIN }, NOW, scaling.bootTimeoutMs)).toBe(false);
+    expect(countBooting(fleet, NOW, scaling.bootTimeoutMs)).toBe(0);
+    expect(decideScaleUp(upInput({ fleet }))).toMatchObject({ action: 'launch', count: 2, desired: 6 });
+    const capped = decideScaleUp(upInput({ fleet, config: { ...config, scaling: { ...scaling, maxInstances: 5 } } }));
+    expect(capped).toMatchObject({ action: 'launch', count: 1, reason: expect.stringContaining('capped by maxInstances 5') });
+    // scale-down is not held by it either
+    expect(decideScaleDown(baseInput({ fleet }))).toMatchObject({ action: 'leave' });
+    expect(decideScaleDown(baseInput({ fleet: rankFleet([...baseInput().fleet!, { ...stuck, launchTime: NOW - MIN }]) }))).toMatchObject({
+      code: 'launch-pending',
+    });
   });
 
   it('waits the scale-up spacing after a fleet change', () => {
@@ -254,6 +294,7 @@ describe('coordination properties', () => {
       scaleDownSpacingMs: fc.integer({ min: 0, max: 20 * MIN }),
       scaleUpSpacingMs: fc.integer({ min: 0, max: 5 * MIN }),
       launcherGraceMs: fc.integer({ min: 0, max: MIN }),
+      bootTimeoutMs: fc.integer({ min: 1, max: 60 * MIN }),
     })
     .map(({ extra, ...s }) => ({ ...scaling, ...s, maxInstances: Math.max(1, s.minInstances) + extra }));
   const inputArb = fc
@@ -262,11 +303,12 @@ describe('coordination properties', () => {
       selfIndex: fc.nat(),
       scaling: scalingArb,
       busy: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
+      demandFactor: fc.option(fc.double({ min: 1, max: 10, noNaN: true }), { nil: undefined }),
       changeAgo: fc.option(fc.integer({ min: 0, max: 30 * MIN }), { nil: undefined }),
       needAgo: fc.integer({ min: 0, max: 10 * MIN }),
       seed: fc.integer(),
     })
-    .map(({ fleet, selfIndex, scaling: s, busy, changeAgo, needAgo, seed }) => {
+    .map(({ fleet, selfIndex, scaling: s, busy, demandFactor, changeAgo, needAgo, seed }) => {
       const up: ScaleUpInput = {
         self: fleet[selfIndex % fleet.length].id,
         fleet: rankFleet(fleet),
@@ -279,21 +321,27 @@ describe('coordination properties', () => {
         now: NOW,
         lastFleetChangeAt: changeAgo === undefined ? undefined : NOW - changeAgo,
         busy,
+        demand: busy === null || demandFactor === undefined ? undefined : busy * demandFactor,
         needSince: NOW - needAgo,
         fleetViewAt: NOW - 1,
       };
       return { up, down: { ...up, intent: intent('scale-down') } as DecisionInput, list: fleet, seed };
     });
 
-  it('never launches above the cap, nor while a launch is pending, nor more than a step', () => {
+  it('never launches above the cap, nor more than a step, nor beyond what booting launches leave uncovered', () => {
     let launches = 0;
+    let besideBooting = 0;
     fc.assert(
       fc.property(inputArb, ({ up }) => {
         const d = decideScaleUp(up);
         if (d.action !== 'launch') return;
         launches++;
         const counts = countFleet(up.fleet!);
-        expect(counts.pending).toBe(0);
+        const booting = countBooting(up.fleet!, up.now, up.config.scaling.bootTimeoutMs);
+        if (booting > 0) {
+          besideBooting++;
+          expect(counts.running + booting + d.count).toBeLessThanOrEqual(d.desired);
+        }
         expect(d.count).toBeGreaterThanOrEqual(1);
         expect(d.count).toBeLessThanOrEqual(up.config.scaling.maxLaunchPerStep);
         expect(counts.members + d.count).toBeLessThanOrEqual(up.config.scaling.maxInstances);
@@ -303,6 +351,19 @@ describe('coordination properties', () => {
       { numRuns: 500, seed: 42 },
     );
     expect(launches).toBeGreaterThan(20); // the generator reaches launches, not only suppressions
+    expect(besideBooting).toBeGreaterThan(0);
+  });
+
+  it('only booting launches hold a launch back: members pending beyond the boot timeout never do', () => {
+    fc.assert(
+      fc.property(inputArb, ({ up }) => {
+        const d = decideScaleUp(up);
+        if (d.action === 'suppress' && d.code === 'launch-pending') {
+          expect(countBooting(up.fleet!, up.now, up.config.scaling.bootTimeoutMs)).toBeGreaterThan(0);
+        }
+      }),
+      { numRuns: 300, seed: 42 },
+    );
   });
 
   it('only rank 0 leaves, never the last one, never below the minimum, one at a time', () => {
@@ -318,7 +379,7 @@ describe('coordination properties', () => {
         expect(self.rank).toBe(0);
         expect(self.state).toBe('running');
         expect(counts.leaving).toBe(0);
-        expect(counts.pending).toBe(0);
+        expect(countBooting(down.fleet!, down.now, down.config.scaling.bootTimeoutMs)).toBe(0);
         expect(counts.running - 1).toBeGreaterThanOrEqual(Math.max(1, down.config.scaling.minInstances));
         expect(down.now - down.lastFleetChangeAt!).toBeGreaterThanOrEqual(down.config.scaling.scaleDownSpacingMs);
       }),

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../governor/clock.js';
 import { RingSeries } from '../../governor/series.js';
@@ -131,5 +132,53 @@ describe('RingSeries', () => {
     expect(s.capacity).toBe(3600);
     // A million retained samples would take at least 16 MB; the ring holds 3600 (~58 KB).
     expect(growth).toBeLessThan(8 * 1024 * 1024);
+  });
+
+  it('answers every query as a plain scan of the held samples would, across wraps and interleaved pushes', () => {
+    /** The reference: every held sample, oldest first, each query a linear scan. */
+    const scan = {
+      window: (held: Array<[number, number]>, now: number, seconds: number) => held.filter(([at]) => at > now - seconds * 1000).map(([, v]) => v),
+      secondsWhile(held: Array<[number, number]>, holds: (v: number) => boolean): number {
+        if (held.length === 0 || !holds(held[held.length - 1][1])) return 0;
+        let i = held.length - 1;
+        while (i > 0 && holds(held[i - 1][1])) i--;
+        const boundary = i > 0 ? i - 1 : 0;
+        return (held[held.length - 1][0] - held[boundary][0]) / 1000;
+      },
+    };
+    const step = fc.oneof(
+      fc.record({ push: fc.integer({ min: 0, max: 10 }), dt: fc.integer({ min: -1500, max: 3000 }) }),
+      fc.record({ query: fc.constantFrom(0.5, 3, 7, 30, Infinity), threshold: fc.constantFrom(2, 5, 8) }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.array(step, { maxLength: 120 }), (capacity, steps) => {
+        const clock = { now: () => now } as unknown as VirtualClock;
+        let now = 1_000_000;
+        const s = new RingSeries(clock, capacity);
+        const held: Array<[number, number]> = [];
+        for (const st of steps) {
+          if ('push' in st) {
+            now += Math.max(0, st.dt);
+            const at = now + Math.min(0, st.dt); // sometimes older than the newest sample
+            s.push(st.push, at);
+            held.push([Math.max(at, held.at(-1)?.[0] ?? -Infinity), st.push]);
+            if (held.length > capacity) held.shift();
+            continue;
+          }
+          const values = scan.window(held, now, st.query);
+          const sum = values.reduceRight((a, v) => a + v, 0);
+          expect(s.count(st.query)).toBe(values.length);
+          expect(s.avg(st.query)).toBe(values.length ? sum / values.length : null);
+          expect(s.min(st.query)).toBe(values.length ? Math.min(...values) : null);
+          expect(s.max(st.query)).toBe(values.length ? Math.max(...values) : null);
+          const sorted = [...values].sort((a, b) => a - b);
+          expect(s.percentile(90, st.query)).toBe(values.length ? sorted[Math.max(1, Math.ceil(0.9 * values.length)) - 1] : null);
+          expect(s.points(st.query)).toEqual(held.filter(([at]) => at > now - st.query * 1000));
+          expect(s.secondsAbove(st.threshold)).toBe(scan.secondsWhile(held, (v) => v > st.threshold));
+          expect(s.secondsBelow(st.threshold)).toBe(scan.secondsWhile(held, (v) => v < st.threshold));
+        }
+      }),
+      { numRuns: 400, seed: 7 },
+    );
   });
 });

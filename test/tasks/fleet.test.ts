@@ -5,7 +5,7 @@ import type { RankedInstance } from '../../governor/coordination.js';
 import { FLEET_SERIES, PLAIN_FACTS } from '../../governor/facts.js';
 import fleet, { FLEET_KEYS, NO_SMALLER_FLEET_BUSY, SUMMARY_MAX_AGE_MS } from '../../tasks/fleet.js';
 import { SIGNAL_KEYS } from '../../tasks/signals.js';
-import { TaskHarness, TestRegion, testConfig } from './context.js';
+import { FLEET, REGION, TaskHarness, TestRegion, testConfig } from './context.js';
 
 function summary(at: number, busy1m: number, queueWaitP95Ms = 0): SignalSummary {
   return { at, busyNow: busy1m, busy1m, busy5m: busy1m, busy15m: busy1m, queueWaitP95Ms, queueWaitNowMs: queueWaitP95Ms, queueDepth: 0, rps: 1, inFlight: 0, ready: true, windowsFilled: true };
@@ -71,6 +71,37 @@ describe('fleet task', () => {
     // 3 serving at a mean of 0.4: 1.2 of work over 2 members
     expect(last(FLEET_SERIES.busyIfOneLess)).toBeCloseTo(0.6, 9);
     expect(last(FLEET_SERIES.queueWaitP95Ms)).toBe(20);
+  });
+
+  it('writes the fleet demand: the mean of demandNow, busyNow for summaries without it', async () => {
+    const now = clock.now();
+    await region.cloudFor(ids[0]).publishSummary({ ...summary(now, 1), demandNow: 3 });
+    await region.cloudFor(ids[2]).publishSummary(summary(now, 0.5)); // an older governor: no demandNow
+    h.blackboard.set(SIGNAL_KEYS.summary, { ...summary(now, 1), demandNow: 2 });
+    await h.run(fleet);
+    expect(h.blackboard.series(FLEET_KEYS.demand).last()).toBeCloseTo((3 + 2 + 0.5) / 3, 9);
+    expect(h.blackboard.series(FLEET_SERIES.busyMean).last()).toBeCloseTo(2.5 / 3, 9);
+  });
+
+  it('journals a member pending beyond scaling.bootTimeoutMs as stuck, once', async () => {
+    const { id: booting } = await region.registry.createInstance({ fleet: FLEET, region: REGION, launchedBy: ids[0] });
+    const stuckAfter = testConfig().scaling.bootTimeoutMs;
+    await h.run(fleet);
+    await clock.advance(stuckAfter);
+    await h.run(fleet);
+    expect(h.journal.query({ kind: 'error', name: 'fleet' })).toHaveLength(0);
+    await clock.advance(1000);
+    await h.run(fleet);
+    await clock.advance(5000);
+    await h.run(fleet);
+    const stuck = h.journal.query({ kind: 'error', name: 'fleet' });
+    expect(stuck.map((e) => e.data?.id)).toEqual([booting]);
+    expect(stuck[0].reason).toBe(`instance ${booting} is stuck: pending for ${stuckAfter / 1000 + 1} s (scaling.bootTimeoutMs ${stuckAfter} ms); no longer counted as a booting launch`);
+    expect(h.blackboard.get(FLEET_KEYS.stuck)).toEqual([booting]);
+    // once it is gone, it is forgotten
+    await region.registry.markTerminated(booting, 'never booted');
+    await h.run(fleet);
+    expect(h.blackboard.get(FLEET_KEYS.stuck)).toEqual([]);
   });
 
   it('a single serving member cannot lose one: busyIfOneLess is the large sentinel', async () => {

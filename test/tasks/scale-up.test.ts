@@ -101,18 +101,64 @@ describe('scale-up task', () => {
     expect(peer.journal.query({ name: 'launch', kind: 'action' })).toHaveLength(1);
   });
 
-  it('waits for a listing after launching, then for the pending launch to boot', async () => {
+  it('waits for a listing after launching, then launches only what the booting launches leave uncovered', async () => {
     const h = await governor(ids[0], { scaling: { maxLaunchPerStep: 1 } });
+    /** `seconds` later, with fresh summaries (busy 0.9: desired ceil(2 x 0.9 / 0.5) = 4), a listing and a decision. */
+    async function tick(seconds: number): Promise<void> {
+      await clock.advance(seconds * 1000);
+      for (const id of ids) await region.cloudFor(id).publishSummary(busySummary(clock.now(), 0.9));
+      await h.run(fleet);
+      want(h);
+      await h.run(scaleUp);
+    }
     want(h);
     await h.run(scaleUp);
     await clock.advance(5000);
     want(h);
+    await h.run(scaleUp); // no listing since the launch
+    await tick(0); // the listing shows the pending launch: a fleet change
+    await tick(30); // past the spacing: 2 serving + 1 booting < 4
+    await tick(30); // 2 serving + 2 booting cover 4
+    expect(suppressions(h)).toEqual(['awaiting-fleet-view', 'spacing', 'launch-pending']);
+    const [, second] = h.journal.query({ name: 'scale-up', kind: 'action' });
+    expect(second.reason).toBe('launch 1 as rank 0: 2 serving at busy 0.90: desired ceil(2 x 0.90 / 0.5) = 4 (1 already booting)');
+    expect(h.journal.query({ name: 'scale-up', kind: 'suppressed' })[2].reason).toBe(
+      'launch already pending: 2 booting cover the need (2 serving at busy 0.90: desired ceil(2 x 0.90 / 0.5) = 4)',
+    );
+    expect(await members()).toHaveLength(4);
+  });
+
+  it('sizes the launch by the fleet demand when members shed, and journals the demand', async () => {
+    for (const id of ids) await region.cloudFor(id).publishSummary({ ...busySummary(clock.now(), 1), demandNow: 2.5 });
+    const h = await governor(ids[0], { scaling: { maxInstances: 16 } });
+    want(h);
     await h.run(scaleUp);
-    await h.run(fleet);
-    await h.run(scaleUp);
-    expect(suppressions(h)).toEqual(['awaiting-fleet-view', 'launch-pending']);
-    expect(h.journal.query({ name: 'scale-up', kind: 'suppressed' })[1].reason).toBe('launch already pending (1 booting)');
-    expect(await members()).toHaveLength(3);
+    const [decision] = h.journal.query({ name: 'scale-up', kind: 'action' });
+    // ceil(2 x 2.5 / 0.5) = 10: 8 more, one step
+    expect(decision.reason).toBe('launch 8 as rank 0: 2 serving at demand 2.50 (busy 1.00): desired ceil(2 x 2.50 / 0.5) = 10');
+    expect(decision.facts).toMatchObject({ busy: 1, demand: 2.5 });
+    expect(await members()).toHaveLength(10);
+  });
+
+  it('launches stuck pending beyond bootTimeoutMs no longer hold the next ones back; each is journaled once', async () => {
+    const h = await governor(ids[0], { scaling: { bootTimeoutMs: 5 * MIN } });
+    want(h);
+    await h.run(scaleUp); // desired ceil(2 x 0.9 / 0.5) = 4: 2 launched
+    for (const minutes of [1, 1, 4, 1]) {
+      await clock.advance(minutes * MIN);
+      for (const id of ids) await region.cloudFor(id).publishSummary(busySummary(clock.now(), 0.9));
+      await h.run(fleet);
+      want(h);
+      await h.run(scaleUp);
+    }
+    // 1 and 2 min: the two booting cover the need; 6 min: they are stuck, 2 more go; 7 min: those cover it
+    expect(suppressions(h)).toEqual(['launch-pending', 'launch-pending', 'launch-pending']);
+    const launches = h.journal.query({ name: 'scale-up', kind: 'action' });
+    expect(launches.map((e) => e.data?.count)).toEqual([2, 2]);
+    expect(await members()).toHaveLength(6);
+    const stuck = h.journal.query({ name: 'fleet', kind: 'error' }).map((e) => e.reason);
+    expect(stuck).toHaveLength(2);
+    expect(stuck[0]).toMatch(/^instance \S+ is stuck: pending for 360 s \(scaling.bootTimeoutMs 300000 ms\); no longer counted as a booting launch$/);
   });
 
   it('a launch whose call failed is retried with the same slot, so a peer filling that need meanwhile makes one instance', async () => {
