@@ -24,7 +24,7 @@ export const FLEET_SERIES = {
 
 /**
  * Series written every second by the signals task for the anomaly rules (rules/busy-loop.json,
- * rules/denial-of-service.json); docs: docs/readme/anomalies.md.
+ * rules/denial-of-service.json); documented in the README, "Anomaly rules".
  */
 export const ANOMALY_SERIES = {
   // highest busy (0..1) among the proxy's workers that received no request in the last second:
