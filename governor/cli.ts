@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig } from './config.js';
 import { runFirstBoot } from './first-boot.js';
+import { numberFlag } from './cli-flags.js';
 import { describeError, GovError } from './errors.js';
 import { createLogger } from './log.js';
 import { runInstance } from './instance.js';
@@ -30,16 +31,6 @@ const err = (line: string) => process.stderr.write(line + '\n');
 const cliPath = fileURLToPath(import.meta.url);
 
 const configOption = { config: { type: 'string', short: 'c' } } as const;
-
-function intOption(values: Record<string, unknown>, name: string, fallback: number, min = 0): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) {
-    throw new GovError('GOV_ERR_CLI_USAGE', `--${name} must be a number >= ${min}, got ${JSON.stringify(raw)}`);
-  }
-  return n;
-}
 
 /** Resolves when SIGINT or SIGTERM arrives (the first one; a second forces exit). */
 function untilSignal(): Promise<string> {
@@ -87,7 +78,7 @@ const commands: Record<string, Command> = {
       const region = await startRegion({
         config,
         configFile,
-        frontDoorPort: intOption(values, 'port', 8080),
+        frontDoorPort: numberFlag(values, 'port', 8080, { min: 0 }),
         origin: values.origin as string | undefined,
         cliPath,
         log,
@@ -134,12 +125,12 @@ const commands: Record<string, Command> = {
       const report = await runLoad({
         target: values.target,
         mode: values.ramp ? 'ramp' : 'steps',
-        rate: intOption(values, 'rate', 100, 1),
-        fromRate: intOption(values, 'from', 0),
-        durationSec: intOption(values, 'duration', 60, 1),
-        steps: intOption(values, 'steps', 1, 1),
+        rate: numberFlag(values, 'rate', 100, { min: 1 }),
+        fromRate: numberFlag(values, 'from', 0, { min: 0 }),
+        durationSec: numberFlag(values, 'duration', 60, { min: 1 }),
+        steps: numberFlag(values, 'steps', 1, { min: 1 }),
         path: values.path as string | undefined,
-        maxConcurrency: intOption(values, 'concurrency', 256, 1),
+        maxConcurrency: numberFlag(values, 'concurrency', 256, { min: 1 }),
         fleetSize: async () => (await fetchFleetState(stateDir, config)).instances.length,
         onTick: (tick) => out(formatLoadTick(tick)),
         signal: controller.signal,

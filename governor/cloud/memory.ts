@@ -13,8 +13,8 @@ import type {
   LaunchResult,
   SignalSummary,
 } from './port.js';
-import { checkCommand, checkId, checkLaunchRequest, checkText, normalizeEndpoints, normalizeSummary } from './port-input.js';
-import { byLaunchOrder, type InstanceRecord, type NewInstance } from './registry.js';
+import { checkCommand, checkId, checkLaunchRequest, normalizeEndpoints, normalizeSummary } from './port-input.js';
+import { byLaunchOrder, pendingRecord, type InstanceRecord, type NewInstance } from './registry.js';
 
 export interface MemoryRegionOptions {
   /** The cloud's own clock: launch and end times (each instance's governor may run a skewed one). */
@@ -79,15 +79,7 @@ export class MemoryRegion {
 
   /** Registers a new pending instance launched now (the first one of a fleet: launchedBy 'operator'). */
   createInstance(spec: NewInstance): InstanceRecord {
-    const record: InstanceRecord = {
-      id: checkId('id', spec.id ?? this.newId()),
-      fleet: checkText('fleet', spec.fleet, 128),
-      region: checkText('region', spec.region, 128),
-      state: 'pending',
-      launchTime: this.clock.now(),
-      launchedBy: checkText('launchedBy', spec.launchedBy, 128),
-      ...(spec.launchSlot === undefined ? {} : { launchSlot: checkText('launchSlot', spec.launchSlot, 128) }),
-    };
+    const record = pendingRecord(spec, spec.id ?? this.newId(), this.clock.now());
     if (this.records.has(record.id)) {
       throw new GovError('GOV_ERR_CLOUD_BAD_REQUEST', `instance id ${record.id} is already used`, { id: record.id });
     }

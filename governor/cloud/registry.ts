@@ -63,6 +63,19 @@ function toInstanceRecord(value: unknown, fileName: string): InstanceRecord | Er
   return r as InstanceRecord;
 }
 
+/** The record of a new instance launched at `now`: pending, its fields checked (any adapter's registry). */
+export function pendingRecord(spec: NewInstance, id: string, now: number): InstanceRecord {
+  return {
+    id: checkId('id', id),
+    fleet: checkText('fleet', spec.fleet, 128),
+    region: checkText('region', spec.region, 128),
+    state: 'pending',
+    launchTime: now,
+    launchedBy: checkText('launchedBy', spec.launchedBy, 128),
+    ...(spec.launchSlot === undefined ? {} : { launchSlot: checkText('launchSlot', spec.launchSlot, 128) }),
+  };
+}
+
 /** Read-modify-write chains per record file, shared by every registry object in this process. */
 const recordChains = new Map<string, Promise<unknown>>();
 
@@ -120,15 +133,7 @@ export class LocalRegistry {
 
   /** Registers a new pending instance launched now (the first one of a fleet: launchedBy 'operator'). */
   async createInstance(spec: NewInstance): Promise<InstanceRecord> {
-    const record: InstanceRecord = {
-      id: checkId('id', spec.id ?? newInstanceId()),
-      fleet: checkText('fleet', spec.fleet, 128),
-      region: checkText('region', spec.region, 128),
-      state: 'pending',
-      launchTime: this.clock.now(),
-      launchedBy: checkText('launchedBy', spec.launchedBy, 128),
-      ...(spec.launchSlot === undefined ? {} : { launchSlot: checkText('launchSlot', spec.launchSlot, 128) }),
-    };
+    const record = pendingRecord(spec, spec.id ?? newInstanceId(), this.clock.now());
     if (!(await createJsonExclusive(this.instancePath(record.id), record))) {
       throw new GovError('GOV_ERR_CLOUD_BAD_REQUEST', `instance id ${record.id} is already used`, { id: record.id });
     }

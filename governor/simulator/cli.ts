@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
+import { numberFlag, usageError, type FlagValues } from '../cli-flags.js';
 import { defaultConfig, loadConfig } from '../config.js';
-import { GovError } from '../errors.js';
 import { writeOutputs } from './output.js';
 import { progressBar, type SimOutput } from './progress.js';
 import { POLICY_CHOICES, runSimulation, type PolicyChoice } from './run.js';
@@ -47,32 +47,16 @@ export const SIMULATE_OPTIONS = {
   driver: { type: 'string' },
 } as const;
 
-export type SimulateValues = Record<string, string | boolean | undefined>;
-
-function usage(message: string): GovError {
-  return new GovError('GOV_ERR_CLI_USAGE', message);
-}
-
-function numberFlag(values: SimulateValues, name: string, fallback: number, check: { min?: number; max?: number; integer?: boolean } = {}): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  const { min = -Infinity, max = Infinity, integer = false } = check;
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    const range = [min > -Infinity ? `>= ${min}` : '', max < Infinity ? `<= ${max}` : ''].filter(Boolean).join(' and ');
-    throw usage(`--${name} must be ${integer ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got ${JSON.stringify(raw)}`);
-  }
-  return n;
-}
+export type SimulateValues = FlagValues;
 
 /** `--boot 90` or `--boot 60..120`. */
 function bootFlag(raw: string | boolean | undefined): RunSpec['bootS'] {
   if (raw === undefined) return { min: 60, max: 120 };
   const match = typeof raw === 'string' ? /^(\d+(?:\.\d+)?)(?:\.\.(\d+(?:\.\d+)?))?$/.exec(raw.trim()) : null;
-  if (!match) throw usage(`--boot must be seconds or MIN..MAX seconds, got ${JSON.stringify(raw)}`);
+  if (!match) throw usageError(`--boot must be seconds or MIN..MAX seconds, got ${JSON.stringify(raw)}`);
   const min = Number(match[1]);
   const max = match[2] === undefined ? min : Number(match[2]);
-  if (max < min) throw usage(`--boot ${raw}: MIN must not exceed MAX`);
+  if (max < min) throw usageError(`--boot ${raw}: MIN must not exceed MAX`);
   return { min, max };
 }
 
@@ -82,7 +66,7 @@ function busyLoopFlag(raw: string | boolean | undefined): FaultSpec['busyLoop'] 
   const parts = typeof raw === 'string' ? raw.split(':').map(Number) : [NaN];
   const [atS, durationS = 1800, spin = 0.9] = parts;
   if (parts.length > 3 || !(atS >= 0) || !(durationS > 0) || !(spin >= 0 && spin <= 1)) {
-    throw usage(`--busy-loop must be AT[:DURATION[:SPIN]] (seconds, seconds, 0..1), got ${JSON.stringify(raw)}`);
+    throw usageError(`--busy-loop must be AT[:DURATION[:SPIN]] (seconds, seconds, 0..1), got ${JSON.stringify(raw)}`);
   }
   return { atS, durationS, spin };
 }
@@ -94,12 +78,12 @@ function busyLoopFlag(raw: string | boolean | undefined): FaultSpec['busyLoop'] 
  * 0, or 1 when an invariant was violated (listed).
  */
 export async function runSimulateCommand(values: SimulateValues, out: SimOutput): Promise<number> {
-  if (typeof values.trace !== 'string') throw usage('--trace NAME|FILE is required');
-  if (typeof values.out !== 'string') throw usage('--out DIR is required');
+  if (typeof values.trace !== 'string') throw usageError('--trace NAME|FILE is required');
+  if (typeof values.out !== 'string') throw usageError('--out DIR is required');
   const policy = (values.policy ?? 'governor') as PolicyChoice;
-  if (!POLICY_CHOICES.includes(policy)) throw usage(`--policy must be one of ${POLICY_CHOICES.join(', ')}, got ${JSON.stringify(values.policy)}`);
+  if (!POLICY_CHOICES.includes(policy)) throw usageError(`--policy must be one of ${POLICY_CHOICES.join(', ')}, got ${JSON.stringify(values.policy)}`);
   const driver = values.driver ?? 'tick';
-  if (driver !== 'tick' && driver !== 'cron') throw usage(`--driver must be tick or cron, got ${JSON.stringify(driver)}`);
+  if (driver !== 'tick' && driver !== 'cron') throw usageError(`--driver must be tick or cron, got ${JSON.stringify(driver)}`);
 
   const config = typeof values.config === 'string' ? loadConfig({ file: values.config }) : defaultConfig();
   const seed = numberFlag(values, 'seed', 1, { min: 0, integer: true });
