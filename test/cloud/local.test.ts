@@ -191,8 +191,10 @@ describe('LocalCloud on a real state directory', () => {
     expect((await broken.listFleet()).map((i) => i.id)).toEqual([firstId]);
     const history = await registry.list(FLEET, REGION, { includeTerminated: true });
     expect(history).toHaveLength(2);
-    expect(history[1]).toMatchObject({ state: 'terminated', launchSlot: 's1', endReason: expect.stringMatching(/^could not start/) });
-    expect(await broken.launch({ token: 'broken-1', slot: 's1', launchedBy: firstId })).toEqual({ id: history[1].id, created: false });
+    // the two may share a launch millisecond, so rank order is not launch order here: find it by id
+    const failed = history.find((r) => r.id !== firstId)!;
+    expect(failed).toMatchObject({ state: 'terminated', launchSlot: 's1', endReason: expect.stringMatching(/^could not start/) });
+    expect(await broken.launch({ token: 'broken-1', slot: 's1', launchedBy: firstId })).toEqual({ id: failed.id, created: false });
   });
 
   it('racing launches of one token from several processes start exactly one instance', async () => {
