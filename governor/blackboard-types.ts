@@ -50,6 +50,8 @@ export interface BlackboardApi {
   watch(pattern: string, fn: WatchCallback): () => void;
   /** The named series, created with the default capacity when missing. */
   series(name: string): Series;
+  /** The named series when someone created it; undefined otherwise (reading never creates one). */
+  existingSeries(name: string): Series | undefined;
   /** Names of all series. */
   seriesNames(): string[];
   /** JSON-safe copy: every key's value plus, per series, last value and 1/5/15-minute averages. */

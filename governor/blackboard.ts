@@ -81,6 +81,10 @@ export class Blackboard implements BlackboardApi {
     return series;
   }
 
+  existingSeries(name: string): Series | undefined {
+    return this.seriesByName.get(name);
+  }
+
   seriesNames(): string[] {
     return [...this.seriesByName.keys()].sort();
   }
@@ -103,6 +107,7 @@ export class Blackboard implements BlackboardApi {
   }
 
   private notify(key: string, value: unknown): void {
+    if (this.watchers.size === 0) return;
     for (const w of [...this.watchers]) {
       if (w.prefix ? !key.startsWith(w.match) : key !== w.match) continue;
       try {

@@ -133,7 +133,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
       },
     });
 
-  const seriesLast = (name: string) => (blackboard.seriesNames().includes(name) ? blackboard.series(name).last() : undefined);
+  const seriesLast = (name: string) => blackboard.existingSeries(name)?.last();
   for (const [series, spec] of Object.entries(SERIES_METRICS)) if (spec) gauge(spec, () => seriesLast(series));
   for (const [fact, spec] of Object.entries(PLAIN_METRICS)) gauge(spec, () => finite(blackboard.get(fact)));
 

@@ -45,7 +45,8 @@ interface Entry {
  *   the task stops: a task must honour `ctx.signal` (and use `ctx.sleep`), or its abandoned
  *   work keeps going beside the next run.
  * - `tasks.<name>` on the blackboard holds the TaskRunRecord: written when a run starts
- *   (outcome 'running'), when it ends, and when a fire is skipped.
+ *   (outcome 'running'), when it ends, and when a fire is skipped. Each write is a new record
+ *   object, never changed afterwards (readers must not change it either).
  *
  * node-cron is driven through global timers and Date, so under a VirtualClock the real
  * scheduler runs in virtual time. It is used with `noOverlap: true` and never with
@@ -175,7 +176,17 @@ export class Scheduler {
     void task.start();
   }
 
-  /** The cron callback: never rejects, resolves when the run's slot is free. */
+  /**
+   * What a schedule's fire does (node-cron's callback, or a simulator's own driver): starts a
+   * run, or, while one is going, counts the fire as skipped. Resolves when the run ends (at
+   * once for a skip); never rejects. Rejects with GOV_ERR_TASK_UNKNOWN for an unknown name.
+   */
+  fire(name: string): Promise<void> {
+    const entry = this.entries.get(name);
+    if (!entry) return Promise.reject(new GovError('GOV_ERR_TASK_UNKNOWN', `fire("${name}"): no such task`, { name }));
+    return this.onFire(entry);
+  }
+
   private async onFire(entry: Entry): Promise<void> {
     if (entry.current) {
       this.skip(entry, 'previous run still going');
@@ -198,7 +209,7 @@ export class Scheduler {
   private begin(entry: Entry): Promise<TaskRunRecord> {
     const { clock } = this.opts;
     const { task } = entry;
-    const controller = new AbortController();
+    const abort = new LazyAbort();
     const startedAt = clock.now();
     const previous = entry.record;
     entry.record = {
@@ -229,15 +240,15 @@ export class Scheduler {
         timeoutMs: task.timeoutMs,
       });
       settle('timeout', err);
-      controller.abort(err);
+      abort.abort(err);
     }, task.timeoutMs);
     const abandon = (reason: GovError) => {
       settle('error', reason);
-      controller.abort(reason);
+      abort.abort(reason);
     };
     entry.current = { abandon, done };
 
-    const ctx = this.context(entry, controller.signal);
+    const ctx = new RunContext(entry, this.opts, abort, (name) => this.invoke(name));
     try {
       Promise.resolve(task.run(ctx)).then(
         () => settle('ok'),
@@ -249,33 +260,20 @@ export class Scheduler {
     return done;
   }
 
-  private context(entry: Entry, signal: AbortSignal): TaskContext {
-    const { clock, blackboard, journal, services } = this.opts;
-    return {
-      name: entry.task.name,
-      blackboard,
-      clock,
-      config: services.config,
-      cloud: services.cloud,
-      proxy: services.proxy,
-      journal,
-      log: entry.log,
-      signal,
-      invoke: (name) => this.invoke(name),
-      sleep: (ms) => clock.sleep(ms, signal),
-    };
-  }
-
   private finish(entry: Entry, startedAt: number, outcome: Exclude<TaskOutcome, 'running'>, err?: unknown): TaskRunRecord {
     const durationMs = this.opts.clock.now() - startedAt;
     const failed = outcome !== 'ok';
+    const started = entry.record!;
     const record: TaskRunRecord = {
-      ...entry.record!,
+      name: started.name,
+      lastStart: started.lastStart,
       durationMs,
       outcome,
-      failures: entry.record!.failures + (failed ? 1 : 0),
+      error: failed ? failureOf(err) : undefined,
+      runs: started.runs,
+      failures: started.failures + (failed ? 1 : 0),
+      skipped: started.skipped,
     };
-    if (failed) record.error = failureOf(err);
     entry.record = record;
     this.publish(record);
 
@@ -288,11 +286,68 @@ export class Scheduler {
     } else {
       entry.log.debug({ durationMs }, 'run ok');
     }
-    return { ...record };
+    return record;
   }
 
   private publish(record: TaskRunRecord): void {
-    this.opts.blackboard.set(`tasks.${record.name}`, { ...record });
+    this.opts.blackboard.set(`tasks.${record.name}`, record);
+  }
+}
+
+/** One run's TaskContext (a class: one shape for every run; invoke and sleep may be destructured). */
+class RunContext implements TaskContext {
+  readonly name: string;
+  readonly blackboard: BlackboardApi;
+  readonly clock: Clock;
+  readonly config: GovernorConfig;
+  readonly cloud: Cloud;
+  readonly proxy?: ProxyControl;
+  readonly journal: JournalApi;
+  readonly log: Logger;
+  readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    entry: Entry,
+    opts: SchedulerOptions,
+    private readonly abort: LazyAbort,
+    readonly invoke: (name: string) => Promise<TaskRunRecord>,
+  ) {
+    this.name = entry.task.name;
+    this.blackboard = opts.blackboard;
+    this.clock = opts.clock;
+    this.config = opts.services.config;
+    this.cloud = opts.services.cloud;
+    this.proxy = opts.services.proxy;
+    this.journal = opts.journal;
+    this.log = entry.log;
+    this.sleep = (ms) => opts.clock.sleep(ms, abort.signal);
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+}
+
+/**
+ * A run's AbortSignal, made only when the task reads it (most runs never do, and an
+ * AbortController costs more than the rest of a run's bookkeeping). An abort before the first
+ * read yields a signal already aborted with that reason.
+ */
+class LazyAbort {
+  private controller?: AbortController;
+  private reason?: { value: unknown };
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.reason) this.controller.abort(this.reason.value);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.controller) this.controller.abort(reason);
+    else this.reason ??= { value: reason };
   }
 }
 

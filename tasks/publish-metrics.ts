@@ -59,9 +59,8 @@ export interface DatumInput {
  */
 export function collectDatums(bb: BlackboardApi, input: DatumInput): MetricDatum[] {
   const w = input.windowSeconds;
-  const present = new Set(bb.seriesNames());
-  // reading a missing series would create it: absent series are simply not published
-  const series = (name: string) => (present.has(name) ? bb.series(name) : undefined);
+  // absent series are simply not published (and not created)
+  const series = (name: string) => bb.existingSeries(name);
   const busy = series(LOCAL_SERIES.busy)?.avg(w);
   const values: Array<[string, number | null | undefined, MetricUnit]> = [
     [METRIC_NAMES.busy, busy === null || busy === undefined ? busy : busy * 100, 'Percent'],

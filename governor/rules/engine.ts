@@ -1,6 +1,6 @@
 import type { BlackboardApi } from '../blackboard-types.js';
 import type { Intent } from '../facts.js';
-import { blackboardFacts, engineFacts } from './fact-source.js';
+import { blackboardFacts, runEngine } from './fact-source.js';
 import { intentsFrom } from './intents.js';
 import { SerialQueue } from './serial-queue.js';
 import type { LoadedRuleSet } from './types.js';
@@ -38,7 +38,7 @@ export class RuleRunner {
     return this.queue.run(async () => {
       const ruleSet = this.active;
       if (!ruleSet) return [];
-      const { results } = await ruleSet.engine.run(engineFacts(blackboardFacts(blackboard)));
+      const { results } = await runEngine(ruleSet.engine, blackboardFacts(blackboard));
       return intentsFrom(results, ruleSet, now);
     });
   }

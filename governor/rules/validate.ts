@@ -4,7 +4,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { Engine, type RuleProperties, type TopLevelCondition } from 'json-rules-engine';
 import { describeError } from '../errors.js';
 import { checkRuleSet, collectSharedConditions, type ParsedDoc } from './checks.js';
-import { EMPTY_FACTS, engineFacts } from './fact-source.js';
+import { EMPTY_FACTS, addCatalogFacts, runEngine } from './fact-source.js';
 import { parseJson } from './json-parse.js';
 import { jsonPath } from './json-path.js';
 import { listRuleFiles, type RuleFileEntry } from './listing.js';
@@ -115,7 +115,7 @@ async function compile(files: RuleFileDocs): Promise<LoadedRuleSet | { errors: R
     for (const [index, rule] of doc.rules.entries()) {
       const props = ruleProperties(rule);
       try {
-        await buildEngine([props], shared).run(engineFacts(EMPTY_FACTS));
+        await runEngine(buildEngine([props], shared), EMPTY_FACTS);
       } catch (err) {
         errors.push({
           file,
@@ -157,6 +157,7 @@ function ruleProperties(rule: RuleDoc): RuleProperties {
 
 function buildEngine(rules: readonly RuleProperties[], shared: ReadonlyArray<[string, TopLevelCondition]>): Engine {
   const engine = new Engine([], { allowUndefinedFacts: false, allowUndefinedConditions: false });
+  addCatalogFacts(engine);
   for (const [name, condition] of shared) engine.setCondition(name, condition);
   for (const rule of rules) engine.addRule(rule);
   return engine;

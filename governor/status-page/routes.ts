@@ -73,8 +73,8 @@ export function downsample(points: Array<[number, number]>, maxPoints: number): 
 }
 
 function history(blackboard: BlackboardApi, name: string): Array<[number, number]> {
-  if (!blackboard.seriesNames().includes(name)) return [];
-  return downsample(blackboard.series(name).points(CHART_WINDOW_SECONDS), CHART_MAX_POINTS);
+  const series = blackboard.existingSeries(name);
+  return series ? downsample(series.points(CHART_WINDOW_SECONDS), CHART_MAX_POINTS) : [];
 }
 
 function fleetRows(view: RankedInstance[], self: string | undefined) {

@@ -62,13 +62,17 @@ describe('Blackboard', () => {
 
   it('creates series on demand with the configured capacity', () => {
     const bb = new Blackboard(clock, { seriesCapacity: 2 });
+    expect(bb.existingSeries('busy')).toBeUndefined();
     const busy = bb.series('busy');
+    expect(bb.existingSeries('busy')).toBe(busy);
     expect(bb.series('busy')).toBe(busy);
     busy.push(1);
     busy.push(2);
     busy.push(3);
     expect(busy.count(Infinity)).toBe(2);
     expect(bb.seriesNames()).toEqual(['busy']);
+    expect(bb.existingSeries('idle')).toBeUndefined();
+    expect(bb.seriesNames()).toEqual(['busy']); // looking never creates
     expect(() => new Blackboard(clock, { seriesCapacity: -1 })).toThrow(RangeError);
   });
 

@@ -182,6 +182,27 @@ describe('RuleRunner', () => {
     expect(blackboard.seriesNames()).toEqual([]); // reading a fact never creates a series
   });
 
+  it('computes each fact once per evaluation, so every rule of a run sees the same value', async () => {
+    const busyAbove = (type: string, value: number) => ({
+      name: type,
+      conditions: { all: [{ fact: 'window', params: { series: 'fleet.busy', seconds: 60, stat: 'p95' }, operator: 'greaterThan', value }] },
+      event: { type },
+    });
+    const runner = new RuleRunner(await loadRules([busyAbove('hold', 0.1), busyAbove('scale-up', 0.2), busyAbove('origin-slow', 0.3)]));
+    const series = blackboard.series('fleet.busy');
+    series.push(0.5);
+    let reads = 0;
+    const percentile = series.percentile.bind(series);
+    series.percentile = (p, seconds) => {
+      reads++;
+      return percentile(p, seconds);
+    };
+    expect((await runner.evaluate(blackboard, clock.now())).map((i) => i.type).sort()).toEqual(['hold', 'origin-slow', 'scale-up']);
+    expect(reads).toBe(1);
+    await runner.evaluate(blackboard, clock.now());
+    expect(reads).toBe(2); // the next evaluation reads afresh
+  });
+
   it('yields nothing before a set is loaded, and the new set after load', async () => {
     const runner = new RuleRunner();
     blackboard.set('fleet.size', 1);

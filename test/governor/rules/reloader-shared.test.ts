@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 describe('RuleReloader listings shared within a process', () => {
-  it('reloaders of one folder refreshing at the same moment list it once; each still loads and sees changes', async () => {
+  it('reloaders of one folder refreshing in the same clock second list it once; each still loads and sees changes', async () => {
     await writeFile(join(dir, 'a.json'), ruleFile('a', 'hold'));
     const reloaders = Array.from({ length: 20 }, () => new RuleReloader(dir, new RuleRunner()));
     const first = await Promise.all(reloaders.map((r) => r.refresh(0)));
@@ -37,10 +37,18 @@ describe('RuleReloader listings shared within a process', () => {
     expect(second.every((o) => o?.files.join() === 'a.json,b.json')).toBe(true);
     expect(listing.listRuleFiles).toHaveBeenCalledTimes(2);
 
-    // one after the other: nothing under way to join, each lists afresh
+    // one after the other in one second: the second reloader reuses the first one's listing
     expect(await reloaders[0].refresh(10_000)).toBeUndefined();
-    expect(await reloaders[1].refresh(10_000)).toBeUndefined();
+    expect(await reloaders[1].refresh(10_999)).toBeUndefined();
+    expect(listing.listRuleFiles).toHaveBeenCalledTimes(3);
+    // a reloader refreshing again in the same second, or anyone in the next second, lists afresh
+    await writeFile(join(dir, 'c.json'), ruleFile('c', 'hold'));
+    expect((await reloaders[0].refresh(10_500))?.files).toEqual(['a.json', 'b.json', 'c.json']);
     expect(listing.listRuleFiles).toHaveBeenCalledTimes(4);
+    expect((await reloaders[2].refresh(10_600))?.files).toEqual(['a.json', 'b.json', 'c.json']);
+    expect(listing.listRuleFiles).toHaveBeenCalledTimes(4);
+    expect((await reloaders[2].refresh(11_000))).toBeUndefined();
+    expect(listing.listRuleFiles).toHaveBeenCalledTimes(5);
   });
 
   it('does not share listings between folders', async () => {
