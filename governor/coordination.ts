@@ -33,12 +33,25 @@ function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Members oldest first (launch time, then id), ranked 0..n-1; terminated instances are dropped. */
+/**
+ * Members oldest first (launch time, then id), ranked 0..n-1; terminated instances are dropped.
+ * Each entry is a new object with the InstanceInfo members (an adapter's own extra fields are
+ * left behind; the summary and endpoints objects are shared with the input) and its rank.
+ */
 export function rankFleet(instances: readonly InstanceInfo[]): RankedInstance[] {
   return instances
     .filter((i) => i.state !== 'terminated')
     .sort((a, b) => a.launchTime - b.launchTime || compareIds(a.id, b.id))
-    .map((instance, rank) => ({ ...instance, rank }));
+    .map(rankedEntry);
+}
+
+function rankedEntry(i: InstanceInfo, rank: number): RankedInstance {
+  const entry: RankedInstance = { id: i.id, fleet: i.fleet, region: i.region, state: i.state, launchTime: i.launchTime, rank };
+  if (i.launchedBy !== undefined) entry.launchedBy = i.launchedBy;
+  if (i.launchSlot !== undefined) entry.launchSlot = i.launchSlot;
+  if (i.summary !== undefined) entry.summary = i.summary;
+  if (i.endpoints !== undefined) entry.endpoints = i.endpoints;
+  return entry;
 }
 
 /**

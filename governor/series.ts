@@ -6,9 +6,10 @@ import type { Clock } from './clock.js';
  * ring: memory is fixed at construction however many samples are pushed (plus a few numbers per
  * threshold queried with secondsAbove / secondsBelow, at most MAX_RUN_MEMOS of each).
  *
- * Cost: push, last and count are O(1) or O(log n); avg, min, max and points O(samples in the
- * window); percentile adds a sort of the window; secondsAbove / secondsBelow examine only the
- * samples pushed since the previous query with the same threshold (O(n) the first time).
+ * Cost: push, last, count and avg are O(1) or O(log n) (avg from running sums, see `sums`); min,
+ * max and points O(samples in the window); percentile adds a sort of the window (in a scratch
+ * buffer shared by every series, so no allocation); secondsAbove / secondsBelow examine only
+ * the samples pushed since the previous query with the same threshold (O(n) the first time).
  *
  * Contract:
  * - Samples are kept in time order. A sample whose `at` is older than the newest one (a real
@@ -21,6 +22,15 @@ import type { Clock } from './clock.js';
 export class RingSeries implements Series {
   private readonly times: Float64Array;
   private readonly values: Float64Array;
+  /**
+   * Running sums: sums[slot] is the sum of the values pushed since the last rebase up to and
+   * including that slot's, so the sum of the newest n values is a difference of two entries.
+   * `evicted` is the running sum at the sample before the oldest held one (0 when none was
+   * dropped since the rebase). Every `capacity` pushes the sums are rebased to start at the
+   * oldest held sample, which keeps them near the window's magnitude (bounded rounding error).
+   */
+  private readonly sums: Float64Array;
+  private evicted = 0;
   /** Samples pushed since construction; the newest has sequence number pushed - 1 and sits at (pushed - 1) % capacity. */
   private pushed = 0;
   private size = 0;
@@ -35,6 +45,7 @@ export class RingSeries implements Series {
     assertSeriesCapacity(capacity);
     this.times = new Float64Array(capacity);
     this.values = new Float64Array(capacity);
+    this.sums = new Float64Array(capacity);
   }
 
   push(value: number, at: number = this.clock.now()): void {
@@ -45,11 +56,23 @@ export class RingSeries implements Series {
       throw new RangeError(`series sample time must be a finite number of ms, got ${String(at)}`);
     }
     const newest = this.size > 0 ? this.times[this.slot(this.pushed - 1)] : -Infinity;
+    const previousSum = this.size > 0 ? this.sums[this.slot(this.pushed - 1)] : this.evicted;
     const slot = this.slot(this.pushed);
+    if (this.size === this.capacity) this.evicted = this.sums[slot];
     this.times[slot] = Math.max(at, newest);
     this.values[slot] = value;
+    this.sums[slot] = previousSum + value;
     this.pushed++;
     if (this.size < this.capacity) this.size++;
+    if (slot === this.capacity - 1) this.rebaseSums();
+  }
+
+  /** Subtracts `evicted` from every running sum (O(capacity), once per capacity pushes). */
+  private rebaseSums(): void {
+    const base = this.evicted;
+    if (base === 0) return;
+    for (let i = 0; i < this.size; i++) this.sums[i] -= base;
+    this.evicted = 0;
   }
 
   last(): number | undefined {
@@ -58,7 +81,10 @@ export class RingSeries implements Series {
 
   avg(seconds: number): number | null {
     const n = this.countInWindow(seconds);
-    return n === 0 ? null : this.fold(n, add) / n;
+    if (n === 0) return null;
+    const newest = this.sums[this.slot(this.pushed - 1)];
+    const before = n === this.size ? this.evicted : this.sums[this.slot(this.pushed - 1 - n)];
+    return (newest - before) / n;
   }
 
   min(seconds: number): number | null {
@@ -77,7 +103,7 @@ export class RingSeries implements Series {
     }
     const n = this.countInWindow(seconds);
     if (n === 0) return null;
-    const window = new Float64Array(n);
+    const window = scratch(n);
     const first = this.slot(this.pushed - n);
     const newest = this.slot(this.pushed - 1);
     if (first <= newest) {
@@ -199,7 +225,13 @@ interface RunMemo {
 /** Thresholds remembered per direction; beyond this the memory starts afresh (rules use a handful). */
 const MAX_RUN_MEMOS = 32;
 
-const add = (a: number, b: number): number => a + b;
+let scratchBuffer = new Float64Array(64);
+
+/** A view of n elements over one buffer shared by every series (queries are synchronous); grows as needed. */
+function scratch(n: number): Float64Array {
+  if (scratchBuffer.length < n) scratchBuffer = new Float64Array(Math.max(n, scratchBuffer.length * 2));
+  return scratchBuffer.subarray(0, n);
+}
 
 /** Throws a RangeError unless `capacity` is a positive integer. */
 export function assertSeriesCapacity(capacity: number): void {

@@ -52,15 +52,6 @@ export const SUMMARY_MAX_AGE_MS = 30_000;
 /** busyIfOneLess when the fleet cannot lose a member (one or no serving member): never below a threshold. */
 export const NO_SMALLER_FLEET_BUSY = 1000;
 
-function viewEntry(i: RankedInstance): RankedInstance {
-  const entry: RankedInstance = { id: i.id, fleet: i.fleet, region: i.region, state: i.state, launchTime: i.launchTime, rank: i.rank };
-  if (i.launchedBy !== undefined) entry.launchedBy = i.launchedBy;
-  if (i.launchSlot !== undefined) entry.launchSlot = i.launchSlot;
-  if (i.summary !== undefined) entry.summary = i.summary;
-  if (i.endpoints !== undefined) entry.endpoints = i.endpoints;
-  return entry;
-}
-
 function membershipKey(fleet: readonly InstanceInfo[]): string {
   return fleet
     .map((i) => `${i.id}:${i.state}`)
@@ -150,7 +141,9 @@ function writeView(ctx: TaskContext, listed: InstanceInfo[], me: string, listedA
   const { blackboard: bb } = ctx;
   const now = ctx.clock.now();
   const local = bb.get<SignalSummary>(SIGNAL_KEYS.summary);
-  const ranked = rankFleet(listed).map((i) => viewEntry(i.id === me && local ? { ...i, summary: local } : i));
+  const ranked = rankFleet(listed);
+  const mine = ranked.findIndex((i) => i.id === me);
+  if (local && mine >= 0) ranked[mine].summary = local;
   bb.set(FLEET_KEYS.view, ranked);
   bb.set(FLEET_KEYS.viewAt, listedAt);
   bb.set(FLEET_KEYS.stale, false);
@@ -161,7 +154,7 @@ function writeView(ctx: TaskContext, listed: InstanceInfo[], me: string, listedA
   bb.set(PLAIN_FACTS.fleetRunning, counts.running);
   bb.set(PLAIN_FACTS.fleetPending, counts.pending);
   bb.set(PLAIN_FACTS.fleetLeaving, counts.leaving);
-  bb.set(PLAIN_FACTS.myRank, ranked.find((i) => i.id === me)?.rank ?? -1);
+  bb.set(PLAIN_FACTS.myRank, mine);
 
   const key = membershipKey(ranked);
   const previous = bb.get<string>(FLEET_KEYS.membership);

@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A rule file in a rule directory, as the file system last saw it. */
@@ -19,21 +19,19 @@ export function isRuleFileName(name: string): boolean {
 
 /**
  * The rule files of `dir` (regular files only, following symlinks), sorted by name. Cheap: one
- * readdir and one stat per file, no reads. Rejects when `dir` cannot be listed.
+ * readdir and one stat per file, no reads; done synchronously, because for a local folder of a
+ * few files that takes microseconds, far less than a thread-pool round trip per call. Rejects
+ * when `dir` cannot be listed or one of its rule files cannot be examined (but a file removed
+ * since the readdir is simply not part of the set).
  */
 export async function listRuleFiles(dir: string): Promise<RuleFileEntry[]> {
-  const names = (await readdir(dir)).filter(isRuleFileName).sort();
-  const entries = await Promise.all(
-    names.map(async (name): Promise<RuleFileEntry | undefined> => {
-      try {
-        const info = await stat(join(dir, name));
-        return info.isFile() ? { name, size: info.size, mtimeMs: info.mtimeMs } : undefined;
-      } catch {
-        return undefined; // removed between readdir and stat: not part of the set
-      }
-    }),
-  );
-  return entries.filter((e): e is RuleFileEntry => e !== undefined);
+  const names = readdirSync(dir).filter(isRuleFileName).sort();
+  const entries: RuleFileEntry[] = [];
+  for (const name of names) {
+    const info = statSync(join(dir, name), { throwIfNoEntry: false }); // gone since readdir: not part of the set
+    if (info?.isFile()) entries.push({ name, size: info.size, mtimeMs: info.mtimeMs });
+  }
+  return entries;
 }
 
 /** A string that changes whenever a rule file is added, removed, resized or touched. */

@@ -181,4 +181,29 @@ describe('RingSeries', () => {
       { numRuns: 400, seed: 7 },
     );
   });
+
+  it('keeps window averages of fractional values within rounding error over many ring wraps', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 50 }),
+        fc.array(fc.double({ min: 0, max: 1e4, noNaN: true }), { minLength: 1, maxLength: 3000 }),
+        (capacity, values) => {
+          let now = 0;
+          const clock = { now: () => now } as unknown as VirtualClock;
+          const s = new RingSeries(clock, capacity);
+          for (const v of values) {
+            now += 1000;
+            s.push(v, now);
+          }
+          const held = values.slice(-capacity);
+          for (const seconds of [1, 5, capacity, Infinity]) {
+            const window = held.slice(-Math.min(seconds, held.length));
+            const mean = window.reduce((a, v) => a + v, 0) / window.length;
+            expect(Math.abs(s.avg(seconds)! - mean)).toBeLessThanOrEqual(1e-9 * Math.max(1, mean));
+          }
+        },
+      ),
+      { numRuns: 300, seed: 11 },
+    );
+  });
 });
