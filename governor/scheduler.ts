@@ -179,7 +179,8 @@ export class Scheduler {
   /**
    * What a schedule's fire does (node-cron's callback, or a simulator's own driver): starts a
    * run, or, while one is going, counts the fire as skipped. Resolves when the run ends (at
-   * once for a skip); never rejects. Rejects with GOV_ERR_TASK_UNKNOWN for an unknown name.
+   * once for a skip), whatever its outcome; rejects only with GOV_ERR_TASK_UNKNOWN for an
+   * unknown name.
    */
   fire(name: string): Promise<void> {
     const entry = this.entries.get(name);
@@ -222,19 +223,38 @@ export class Scheduler {
     };
     this.publish(entry.record);
 
+    let timer: TimerHandle | undefined;
     let settle!: (outcome: Exclude<TaskOutcome, 'running'>, err?: unknown) => void;
     const done = new Promise<TaskRunRecord>((resolve) => {
       let finished = false;
       settle = (outcome, err) => {
         if (finished) return;
         finished = true;
-        clock.clearTimeout(timer);
+        if (timer !== undefined) clock.clearTimeout(timer);
         entry.current = undefined;
         resolve(this.finish(entry, startedAt, outcome, err));
       };
     });
+    const abandon = (reason: GovError) => {
+      settle('error', reason);
+      abort.abort(reason);
+    };
+    entry.current = { abandon, done };
+
+    let result: unknown;
+    try {
+      result = task.run(new RunContext(entry, this.opts, abort, (name) => this.invoke(name)));
+    } catch (err) {
+      settle('error', err);
+      return done;
+    }
+    // A run that returned no promise is over: no timeout to arm (most every-second tasks).
+    if (!isPromiseLike(result)) {
+      settle('ok');
+      return done;
+    }
     // The record is final and the slot free before the task's abort listeners run.
-    const timer = clock.setTimeout(() => {
+    timer = clock.setTimeout(() => {
       const err = new GovError('GOV_ERR_TASK_TIMEOUT', `task "${task.name}" exceeded its timeout of ${task.timeoutMs} ms`, {
         name: task.name,
         timeoutMs: task.timeoutMs,
@@ -242,21 +262,10 @@ export class Scheduler {
       settle('timeout', err);
       abort.abort(err);
     }, task.timeoutMs);
-    const abandon = (reason: GovError) => {
-      settle('error', reason);
-      abort.abort(reason);
-    };
-    entry.current = { abandon, done };
-
-    const ctx = new RunContext(entry, this.opts, abort, (name) => this.invoke(name));
-    try {
-      Promise.resolve(task.run(ctx)).then(
-        () => settle('ok'),
-        (err: unknown) => settle('error', err),
-      );
-    } catch (err) {
-      settle('error', err);
-    }
+    result.then(
+      () => settle('ok'),
+      (err: unknown) => settle('error', err),
+    );
     return done;
   }
 
@@ -349,6 +358,10 @@ class LazyAbort {
     if (this.controller) this.controller.abort(reason);
     else this.reason ??= { value: reason };
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
 /** The error of a failed run, with a registered code when the thrown value has none. */
