@@ -223,7 +223,7 @@ export class Scheduler {
     };
     this.publish(entry.record);
 
-    let timer: TimerHandle | undefined;
+    let timer: TimerHandle | undefined = undefined;
     let settle!: (outcome: Exclude<TaskOutcome, 'running'>, err?: unknown) => void;
     const done = new Promise<TaskRunRecord>((resolve) => {
       let finished = false;
