@@ -265,9 +265,10 @@ export function decisionFacts(bb: BlackboardApi, input: DecisionInput): Record<s
  * Journals (a new reason at once, the same one again at most once a minute): a suppression of
  * a wanted action (kind 'suppressed'), and in dry-run mode the action not taken (kind 'action',
  * data.dryRun). Without a current intent nothing was wanted, so nothing is journaled. An action
- * taken is journaled by the task itself.
+ * taken is journaled by the task itself. `facts` gives the journal entry's facts, and is called
+ * only when an entry is written.
  */
-export function recordDecision(ctx: TaskContext, decision: Launch | Leave | Suppress, facts: Record<string, unknown>): boolean {
+export function recordDecision(ctx: TaskContext, decision: Launch | Leave | Suppress, facts: () => Record<string, unknown>): boolean {
   const bb = ctx.blackboard;
   const now = ctx.clock.now();
   const dryRun = ctx.config.scaling.dryRun;
@@ -282,8 +283,8 @@ export function recordDecision(ctx: TaskContext, decision: Launch | Leave | Supp
     bb.set(markKey, { code, at: now } satisfies JournalMark);
     ctx.journal.record(
       decision.action === 'suppress'
-        ? { kind: 'suppressed', name: ctx.name, reason: decision.reason, facts, data: { code } }
-        : { kind: 'action', name: ctx.name, reason: `dry run, the cloud is not called: ${decision.reason}`, facts, data: { dryRun: true, decision } },
+        ? { kind: 'suppressed', name: ctx.name, reason: decision.reason, facts: facts(), data: { code } }
+        : { kind: 'action', name: ctx.name, reason: `dry run, the cloud is not called: ${decision.reason}`, facts: facts(), data: { dryRun: true, decision } },
     );
   }
   return false;

@@ -21,9 +21,9 @@ const scaleDown: Task = {
     const bb = ctx.blackboard;
     const input = readDecisionInput(ctx, 'scale-down');
     const decision = decideScaleDown(input);
-    const facts = decisionFacts(bb, input);
+    const facts = () => decisionFacts(bb, input);
     if (!recordDecision(ctx, decision, facts) || decision.action !== 'leave') return;
-    ctx.journal.record({ kind: 'action', name: 'scale-down', reason: decision.reason, facts });
+    ctx.journal.record({ kind: 'action', name: 'scale-down', reason: decision.reason, facts: facts() });
     requestShutdown(bb, { by: 'scale-down', reason: decision.reason, at: input.now });
     // the scheduler journals a failed shutdown run itself; only a refused invoke is ours to record
     ctx.invoke(SHUTDOWN_TASK).catch((err: unknown) => {

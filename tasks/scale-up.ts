@@ -87,13 +87,13 @@ const scaleUp: Task = {
       previousAttempt: previous,
     };
     const decision = decideScaleUp(input);
-    const facts = { ...decisionFacts(bb, base), busy: input.busy, demand: input.demand ?? null, needSince: needSince ?? null };
+    const facts = () => ({ ...decisionFacts(bb, base), busy: input.busy, demand: input.demand ?? null, needSince: needSince ?? null });
     if (!recordDecision(ctx, decision, facts) || decision.action !== 'launch') return;
     ctx.journal.record({
       kind: 'action',
       name: 'scale-up',
       reason: decision.reason,
-      facts,
+      facts: facts(),
       data: { count: decision.count, desired: decision.desired, slots: decision.slots, tokens: decision.tokens },
     });
     await launchSlots(ctx, decision, base.self, previous);

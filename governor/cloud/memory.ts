@@ -37,11 +37,11 @@ const EXPIRED_OUTCOME = 'expired';
 const MAX_OUTCOME_LENGTH = 512;
 
 /** A record as handed out: its nested summary and endpoints copied too (records hold nothing deeper). */
-function copyRecord(record: InstanceRecord): InstanceRecord {
-  const out: InstanceRecord = { ...record };
-  if (record.summary) out.summary = { ...record.summary };
-  if (record.endpoints) out.endpoints = { ...record.endpoints };
-  return out;
+/** Freezes a record about to be stored, with its summary and endpoints: stored records are shared, never changed. */
+function frozenRecord(record: InstanceRecord): InstanceRecord {
+  if (record.summary) Object.freeze(record.summary);
+  if (record.endpoints) Object.freeze(record.endpoints);
+  return Object.freeze(record);
 }
 
 const copy = <T>(value: T): T => structuredClone(value);
@@ -50,8 +50,9 @@ const copy = <T>(value: T): T => structuredClone(value);
  * An in-memory twin of the local registry (./registry.ts): the same records, launch tokens and
  * commands, kept in maps instead of a state directory, for simulations that run many governors
  * in one process. Every method is synchronous; the adapter (`MemoryCloud`) wraps them as the
- * port's promises. Contract: an id and a launch token are used once; records handed out are
- * copies; terminated instances stay as history; commands behave as the local CommandStore's
+ * port's promises. Contract: an id and a launch token are used once; records are frozen and
+ * handed out as they are stored (an update stores a new record, so a record handed out never
+ * changes: it is a snapshot); terminated instances stay as history; commands behave as the local CommandStore's
  * (delivered to their target only, until they expire or are acknowledged).
  */
 export class MemoryRegion {
@@ -83,13 +84,12 @@ export class MemoryRegion {
     if (this.records.has(record.id)) {
       throw new GovError('GOV_ERR_CLOUD_BAD_REQUEST', `instance id ${record.id} is already used`, { id: record.id });
     }
-    this.records.set(record.id, record);
-    return copyRecord(record);
+    this.records.set(record.id, frozenRecord(record));
+    return record;
   }
 
   get(id: string): InstanceRecord | undefined {
-    const record = this.records.get(id);
-    return record && copyRecord(record);
+    return this.records.get(id);
   }
 
   /** The instances of `fleet` in `region` in launch order; terminated ones only when asked. */
@@ -97,7 +97,7 @@ export class MemoryRegion {
     const listed: InstanceRecord[] = [];
     for (const record of this.records.values()) {
       if (record.fleet !== fleet || record.region !== region) continue;
-      if (record.state !== 'terminated' || opts.includeTerminated) listed.push(copyRecord(record));
+      if (record.state !== 'terminated' || opts.includeTerminated) listed.push(record);
     }
     return listed.sort(byLaunchOrder);
   }
@@ -106,9 +106,9 @@ export class MemoryRegion {
   update(id: string, change: (current: InstanceRecord) => InstanceRecord): InstanceRecord {
     const current = this.records.get(id);
     if (!current) throw new GovError('GOV_ERR_CLOUD_NOT_FOUND', `no instance ${id} in this memory region`, { id });
-    const next = change(copyRecord(current));
-    this.records.set(id, next);
-    return copyRecord(next);
+    const next = change(current);
+    if (next !== current) this.records.set(id, frozenRecord(next));
+    return next;
   }
 
   /** Marks `id` terminated now for `reason`; an instance already terminated keeps its end. */

@@ -7,6 +7,7 @@ import { POLICY_CHOICES, runSimulation, type PolicyChoice } from './run.js';
 import { DEFAULT_OBJECTIVE, formatScoreTable } from './scoring.js';
 import { NO_FAULTS, type FaultSpec, type RunSpec } from './spec.js';
 import { TRACE_NAMES, resolveTrace } from './traces.js';
+import { tuneHeapForSimulation } from './heap.js';
 
 export const SIMULATE_SUMMARY = 'replay a traffic trace against the real governor (and AWS, Kubernetes, Knative policies) under virtual time';
 
@@ -149,5 +150,8 @@ export const simulateCommand = {
   summary: SIMULATE_SUMMARY,
   usage: SIMULATE_USAGE,
   options: SIMULATE_OPTIONS,
-  run: (values: SimulateValues) => runSimulateCommand(values, process.stdout),
+  run: (values: SimulateValues) => {
+    tuneHeapForSimulation(); // this process exists to simulate
+    return runSimulateCommand(values, process.stdout);
+  },
 };

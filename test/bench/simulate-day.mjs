@@ -19,6 +19,8 @@ const { runSimulateCommand } = await import(new URL('simulator/cli.js', dist).hr
 const { runGoverned } = await import(new URL('simulator/governed-runner.js', dist).href);
 const { NO_FAULTS } = await import(new URL('simulator/spec.js', dist).href);
 const { defaultConfig } = await import(new URL('config.js', dist).href);
+const { tuneHeapForSimulation } = await import(new URL('simulator/heap.js', dist).href);
+tuneHeapForSimulation(); // as `governor simulate` does
 
 const { values: args } = parseArgs({
   options: {

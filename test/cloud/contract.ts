@@ -26,7 +26,7 @@ export interface CloudContractFixture {
 }
 
 /** Values any adapter must store and return exactly (at most 3 decimals, whole seconds). */
-function sampleSummary(at: number): SignalSummary {
+export function sampleSummary(at: number): SignalSummary {
   return {
     at: Math.floor(at / 1000) * 1000,
     busyNow: 0.625,

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../governor/clock.js';
 import { MemoryRegion } from '../../governor/cloud/memory.js';
 import { isGovError } from '../../governor/errors.js';
-import { describeCloudContract } from './contract.js';
+import { describeCloudContract, sampleSummary } from './contract.js';
 
 const FLEET = 'edge';
 const REGION = 'local-1';
@@ -54,11 +54,24 @@ describe('MemoryRegion beyond the contract', () => {
     expect(history.find((i) => i.id === 'i-0002')).toMatchObject({ state: 'terminated', endTime: clock.now(), endReason: 'terminated itself' });
   });
 
-  it('hands out copies: changing a listed record changes nothing stored', async () => {
+  it('hands out frozen snapshots: a listed record cannot be changed, and an update leaves it as it was', async () => {
     const first = region.createInstance({ fleet: FLEET, region: REGION, launchedBy: 'operator' });
-    const [listed] = await region.cloudFor(first.id).listFleet();
-    listed.state = 'terminated';
-    expect(region.get(first.id)!.state).toBe('pending');
+    const cloud = region.cloudFor(first.id);
+    const [listed] = await cloud.listFleet();
+    expect(() => {
+      listed.state = 'terminated';
+    }).toThrow(TypeError);
+    await cloud.markRunning({ proxy: 'http://127.0.0.1:1' });
+    await cloud.publishSummary(sampleSummary(1000));
+    const [after] = await cloud.listFleet();
+    expect(() => {
+      after.summary!.busyNow = 2;
+    }).toThrow(TypeError);
+    expect(() => {
+      after.endpoints!.proxy = 'http://127.0.0.1:2';
+    }).toThrow(TypeError);
+    expect([listed.state, listed.summary]).toEqual(['pending', undefined]);
+    expect(region.get(first.id)!.state).toBe('running');
   });
 
   it('moves states forward only', async () => {
