@@ -2,7 +2,7 @@ import { FleetModel, type RunRecord, type ScaleEvent, type SecondRecord } from '
 import type { SimInstance } from './instance-model.js';
 import type { ObservedInstance, ReferencePolicy } from './policies.js';
 import { seededRng } from './rng.js';
-import { DEFAULT_CLIENTS } from './traces.js';
+import { trafficAt } from './traces.js';
 import { LaunchLuck, checkRunSpec, type RunSpec } from './spec.js';
 
 interface Member {
@@ -72,7 +72,7 @@ export function runCentral(policy: ReferencePolicy, input: RunSpec, opts: { inst
     }
     applyBusyLoop(spec, t, () => [...members.values()].find((m) => m.instance.isReady())?.instance, busyLoop);
 
-    const record = fleet.step(t, trace.rates[t], trace.clients?.[t] ?? DEFAULT_CLIENTS, 1);
+    const record = fleet.step(t, trafficAt(trace, t), 1);
     seconds.push(record);
     const active = [...members.values()].filter((m) => m.goneAt === undefined);
     const instances: ObservedInstance[] = active.map((m) => ({ age: t - m.launchedAt, ready: m.instance.isReady(), busy: m.instance.last.busy }));

@@ -1,4 +1,5 @@
 import { SimInstance, type InstanceSpec } from './instance-model.js';
+import type { AttackTraffic } from './traces.js';
 
 /** What happened to the fleet in one simulated second. */
 export interface SecondRecord {
@@ -67,17 +68,23 @@ export class FleetModel {
     return this.instances.size;
   }
 
-  /** Serves second `t` at `rate` from `clients` addresses over `dtS` seconds; every instance steps (idle ones at 0). */
-  step(t: number, rate: number, clients: number, dtS: number): SecondRecord {
+  /**
+   * Serves second `t` over `dtS` seconds: `traffic.rate` requests/s, of which the attack's part
+   * comes from its few addresses and the rest from `traffic.clients` addresses, spread evenly
+   * over the ready instances (every one sees every attacker); every instance steps (idle ones at 0).
+   */
+  step(t: number, traffic: { rate: number; clients: number; attack?: AttackTraffic }, dtS: number): SecondRecord {
+    const { rate, clients, attack } = traffic;
     const ready = [...this.instances.values()].filter((i) => i.isReady());
     const share = ready.length > 0 ? rate / ready.length : 0;
     const clientsEach = ready.length > 0 ? Math.max(1, clients / ready.length) : 0;
+    const attackEach = attack && ready.length > 0 ? { rate: attack.rate / ready.length, addresses: attack.addresses } : undefined;
     let busy = 0;
     let shed = ready.length > 0 ? 0 : rate * dtS;
     const p95s: Array<[p95: number, served: number]> = [];
     for (const instance of this.instances.values()) {
       const serving = ready.includes(instance);
-      const outcome = instance.step(serving ? share : 0, dtS, serving ? clientsEach : 0);
+      const outcome = serving ? instance.step(share, dtS, clientsEach, attackEach) : instance.step(0, dtS, 0);
       if (!serving) continue;
       busy += outcome.busy;
       shed += outcome.shed;

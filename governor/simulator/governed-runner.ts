@@ -18,7 +18,7 @@ import { FleetModel, type RunRecord, type ScaleEvent, type SecondRecord } from '
 import type { SimInstance } from './instance-model.js';
 import { seededRng, uniform, type Rng } from './rng.js';
 import { LaunchLuck, checkRunSpec, type RunSpec } from './spec.js';
-import { DEFAULT_CLIENTS } from './traces.js';
+import { trafficAt } from './traces.js';
 
 /**
  * How the governors' tasks are fired:
@@ -209,7 +209,7 @@ class GovernedRun {
     }
     for (let t = 0; t < trace.rates.length; t++) {
       await this.lifecycle(t);
-      this.seconds.push(this.fleet.step(t, trace.rates[t], trace.clients?.[t] ?? DEFAULT_CLIENTS, 1));
+      this.seconds.push(this.fleet.step(t, trafficAt(trace, t), 1));
       await this.clock.advance(1000);
       await this.fireTasks();
       this.book(t + 1);

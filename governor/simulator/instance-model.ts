@@ -1,6 +1,8 @@
 import type { Clock } from '../clock.js';
-import type { ProxyControl, ProxySample, ProxyTotals } from '../../proxy/types.js';
+import { Denylist } from '../../proxy/denylist.js';
+import type { BlockedClient, ProxyControl, ProxySample, ProxyTotals } from '../../proxy/types.js';
 import { stationaryWait } from './queueing.js';
+import type { AttackTraffic } from './traces.js';
 
 /** What every simulated instance is like (see queueing.ts for the formulas). */
 export interface InstanceSpec {
@@ -18,6 +20,13 @@ export interface InstanceSpec {
 const MAX_STATIONARY_RHO = 0.99;
 /** Top client addresses a sample reports at most. */
 const TOP_CLIENTS = 5;
+/** Blocks an instance's denylist holds at most (the proxy's default limits.maxBlockedClients). */
+const MAX_BLOCKED = 10_000;
+
+/** The address of attacker i (TEST-NET-3): the same on every instance, as behind a load balancer. */
+export const attackerAddress = (i: number): string => `203.0.113.${i + 1}`;
+/** The address of the i-th busiest legitimate client (TEST-NET-2). */
+const clientAddress = (i: number): string => `198.51.100.${i + 1}`;
 
 /** One second (or step) of an instance's service, as the fleet metrics need it. */
 export interface StepOutcome {
@@ -37,7 +46,11 @@ export interface StepOutcome {
  * - overload: when lambda >= C the backlog grows by (lambda - C) dt, otherwise it drains at
  *   C - lambda; requests that would wait longer than queueTimeoutS are shed (503);
  * - queueing time quantiles = the M/M/c stationary quantile at rho = min(lambda / C, 0.99)
- *   plus backlog / C (the wait behind the backlog).
+ *   plus backlog / C (the wait behind the backlog);
+ * - an attack's share of lambda comes from a few addresses (attackerAddress); the requests of
+ *   those on the instance's denylist (`block`, as the real proxy's) are refused with 403 at no
+ *   cost and are not part of lambda; like the real proxy, refused requests are still counted
+ *   (requests, per-address counts, 4xx).
  * `sample()` returns the steps since the previous call, like the real proxy's interval stats.
  */
 export class SimInstance implements ProxyControl {
@@ -49,6 +62,7 @@ export class SimInstance implements ProxyControl {
   private draining = false;
   private backlog = 0;
   private window = emptyWindow();
+  private readonly denylist: Denylist;
   private readonly total: ProxyTotals = {
     requests: 0,
     shed: 0,
@@ -61,13 +75,23 @@ export class SimInstance implements ProxyControl {
   constructor(
     readonly id: string,
     private readonly spec: InstanceSpec,
-    /** Times drain(); the governor's clock (virtual) in a governed run. */
+    /** Times drain() and block expiries; the governor's clock (virtual) in a governed run. */
     private readonly clock?: Clock,
-  ) {}
+  ) {
+    this.denylist = new Denylist(MAX_BLOCKED, () => this.clock?.now() ?? 0);
+  }
 
-  /** Serves `lambda` requests/s for `dtS` seconds from `clients` distinct addresses. */
-  step(lambda: number, dtS: number, clients: number): StepOutcome {
+  /**
+   * Serves `offered` requests/s for `dtS` seconds: `attack.rate` of them from `attack.addresses`
+   * attacking addresses, the rest from `clients` distinct addresses.
+   */
+  step(offered: number, dtS: number, clients: number, attack?: AttackTraffic): StepOutcome {
     const { capacityRps, servers, queueTimeoutS } = this.spec;
+    const attackers = attack && attack.rate > 0 ? attack.addresses : 0;
+    const perAttacker = attackers > 0 ? Math.min(offered, attack!.rate) / attackers : 0;
+    let refusedRate = 0;
+    for (let i = 0; i < attackers; i++) if (this.denylist.check(attackerAddress(i))) refusedRate += perAttacker;
+    const lambda = offered - refusedRate;
     const spin = Math.min(1, Math.max(0, this.spin));
     const mu = capacityRps * (1 - spin);
     const capacity = servers * mu;
@@ -103,9 +127,13 @@ export class SimInstance implements ProxyControl {
     }
     const w = this.window;
     const served = requests - Math.min(requests, shed);
+    const refused = refusedRate * dtS;
     w.ms += dtS * 1000;
     w.busyMs += busy * dtS * 1000;
-    w.requests += requests;
+    w.requests += requests + refused;
+    w.refused += refused;
+    w.perAttacker += perAttacker * dtS;
+    w.attackers = Math.max(w.attackers, attackers);
     w.shed += shed;
     w.served += served;
     w.p50 += p50 * 1000 * served;
@@ -115,9 +143,10 @@ export class SimInstance implements ProxyControl {
     w.inFlight = capacity > 0 ? Math.min(servers, lambda / mu) : 0;
     w.queueDepth = queueLength;
     w.clients = clients;
-    this.total.requests += requests;
+    this.total.requests += requests + refused;
     this.total.shed += shed;
     this.total.status['2xx'] += served;
+    this.total.status['4xx'] += refused;
     this.total.status['5xx'] += shed;
     this.last = { requests, shed, busy, p95Ms: p95 * 1000 };
     return this.last;
@@ -141,17 +170,23 @@ export class SimInstance implements ProxyControl {
     const w = this.window;
     this.window = emptyWindow();
     const served = w.served || 1;
-    const perClient = w.clients > 0 ? w.requests / w.clients : 0;
-    const topClients = Array.from({ length: Math.min(TOP_CLIENTS, Math.ceil(w.clients)) }, (_, i) => ({
-      address: `198.51.100.${i + 1}`,
+    const attackRequests = w.perAttacker * w.attackers;
+    const perClient = w.clients > 0 ? (w.requests - attackRequests) / w.clients : 0;
+    const attackers = Array.from({ length: w.attackers }, (_, i) => ({ address: attackerAddress(i), requests: Math.round(w.perAttacker) }));
+    const busiestClients = Array.from({ length: Math.min(TOP_CLIENTS, Math.ceil(w.clients)) }, (_, i) => ({
+      address: clientAddress(i),
       requests: Math.round(perClient),
-    })).filter((c) => c.requests > 0);
+    }));
+    const topClients = [...attackers, ...busiestClients]
+      .filter((c) => c.requests > 0)
+      .sort((a, b) => b.requests - a.requests)
+      .slice(0, TOP_CLIENTS);
     return {
       intervalMs: w.ms,
       busy: w.ms > 0 ? w.busyMs / w.ms : 0,
       requests: Math.round(w.requests),
       shed: Math.round(w.shed),
-      status: { '1xx': 0, '2xx': Math.round(w.served), '3xx': 0, '4xx': 0, '5xx': Math.round(w.shed) },
+      status: { '1xx': 0, '2xx': Math.round(w.served), '3xx': 0, '4xx': Math.round(w.refused), '5xx': Math.round(w.shed) },
       queueWaitMs: { p50: w.p50 / served, p95: w.p95 / served, p99: w.p99 / served, max: w.max, count: Math.round(w.served) },
       inFlight: w.inFlight,
       queueDepth: w.queueDepth,
@@ -159,6 +194,19 @@ export class SimInstance implements ProxyControl {
       bytesIn: 0,
       bytesOut: 0,
     };
+  }
+
+  /** Refuses `address` (403, at no cost) until `untilMs`, by the instance's clock; as the real proxy's denylist. */
+  block(address: string, untilMs: number, reason: string): void {
+    this.denylist.block(address, untilMs, reason);
+  }
+
+  unblock(address: string): boolean {
+    return this.denylist.unblock(address);
+  }
+
+  blocked(): BlockedClient[] {
+    return this.denylist.list();
   }
 
   totals(): ProxyTotals {
@@ -196,8 +244,13 @@ interface Window {
   inFlight: number;
   queueDepth: number;
   clients: number;
+  /** Requests refused (blocked attackers). */
+  refused: number;
+  /** Requests each attacking address sent; how many addresses attacked. */
+  perAttacker: number;
+  attackers: number;
 }
 
 function emptyWindow(): Window {
-  return { ms: 0, busyMs: 0, requests: 0, shed: 0, served: 0, p50: 0, p95: 0, p99: 0, max: 0, inFlight: 0, queueDepth: 0, clients: 0 };
+  return { ms: 0, busyMs: 0, requests: 0, shed: 0, served: 0, p50: 0, p95: 0, p99: 0, max: 0, inFlight: 0, queueDepth: 0, clients: 0, refused: 0, perAttacker: 0, attackers: 0 };
 }

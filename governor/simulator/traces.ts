@@ -6,20 +6,39 @@ import { seededRng, type Rng } from './rng.js';
  * A traffic trace: the request rate offered to the fleet, second by second.
  *
  * Contract: `rates[s]` is the mean rate (requests/s, finite, >= 0) during second s from the
- * start; `clients[s]`, when present, is how many distinct client addresses send that second's
- * requests (split evenly); absent means many (DEFAULT_CLIENTS). `surge` marks a flash crowd
- * (seconds from the start) for the recovery score.
+ * start; `attack.rates[s]` (at most `rates[s]`) of it is sent by `attack.addresses` attacking
+ * addresses, split evenly (none without `attack`); `clients[s]`, when present, is how many
+ * distinct client addresses send the rest (split evenly); absent means many (DEFAULT_CLIENTS).
+ * `surge` marks a flash crowd (seconds from the start) for the recovery score.
  */
 export interface Trace {
   name: string;
   description: string;
   rates: Float64Array;
   clients?: Float64Array;
+  attack?: { rates: Float64Array; addresses: number };
   surge?: { at: number; until: number };
+}
+
+/** The attacking part of one second's traffic: `rate` requests/s from `addresses` addresses. */
+export interface AttackTraffic {
+  rate: number;
+  addresses: number;
+}
+
+/** Second `t` of `trace`: its rate, the addresses sending the legitimate part, and the attack if any. */
+export function trafficAt(trace: Trace, t: number): { rate: number; clients: number; attack?: AttackTraffic } {
+  const rate = trace.rates[t];
+  const clients = trace.clients?.[t] ?? DEFAULT_CLIENTS;
+  const attackRate = trace.attack?.rates[t] ?? 0;
+  return attackRate > 0 ? { rate, clients, attack: { rate: Math.min(rate, attackRate), addresses: trace.attack!.addresses } } : { rate, clients };
 }
 
 /** Distinct client addresses assumed when a trace does not say. */
 export const DEFAULT_CLIENTS = 10_000;
+
+/** Attacking addresses of the `dos` trace: few enough that the denial-of-service rule's top-3 share sees them. */
+const DOS_ADDRESSES = 3;
 
 export interface TraceOptions {
   seed: number;
@@ -94,16 +113,15 @@ const GENERATORS: Record<string, Generator> = {
   },
   dos: {
     description:
-      'A steady base rate from 10,000 client addresses; at one third of the duration 5 addresses add 8x the base for 20 min (a denial-of-service burst); ±3% smooth noise.',
+      'A steady base rate from 10,000 client addresses; at one third of the duration 3 addresses add 8x the base for 20 min (a denial-of-service burst); ±3% smooth noise.',
     defaultDurationS: 2 * HOUR,
     build({ durationS, baseRate }, rng) {
       const at = Math.floor(durationS / 3);
       const until = Math.min(durationS, at + 20 * 60);
       const attacking = (s: number) => s >= at && s < until;
       const rates = shaped(durationS, rng, 0.03, (s) => baseRate * (attacking(s) ? 9 : 1));
-      const clients = new Float64Array(durationS);
-      for (let s = 0; s < durationS; s++) clients[s] = attacking(s) ? 5 : DEFAULT_CLIENTS;
-      return { rates, clients };
+      const attackRates = rates.map((rate, s) => (attacking(s) ? (rate * 8) / 9 : 0));
+      return { rates, attack: { rates: attackRates, addresses: DOS_ADDRESSES } };
     },
   },
 };

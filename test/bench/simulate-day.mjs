@@ -1,13 +1,15 @@
 // Simulator benchmark: the full-day runs the issue's targets are measured on. Not a test.
 //
-//   npm run build && node test/bench/simulate-day.mjs [--rules DIR] [--driver tick|cron] [--only diurnal|flash|speed] [--out DIR]
+//   npm run build && node test/bench/simulate-day.mjs [--rules DIR] [--driver tick|cron] [--only diurnal|flash|dos|speed] [--out DIR]
 //
 // 1. diurnal: one day, default rules and config, every policy and the oracle; prints the score
 //    table and checks: governor instance-hours <= 1.15 x oracle, fewer minutes over objective
 //    than each reference policy, instance-hours <= the best reference's + 5%.
 // 2. flash: the flash-crowd trace; checks the governor is back under objective within the
 //    longest boot time + 2 minutes of the surge's start.
-// 3. speed: 20 governors for a simulated day at 1 s steps (min = max = 20 on a flat load);
+// 3. dos: the denial-of-service trace; prints the governor's launches after the attack started
+//    (the default rules block the attacking addresses instead of scaling for them).
+// 4. speed: 20 governors for a simulated day at 1 s steps (min = max = 20 on a flat load);
 //    prints the wall time (target: under 60 s).
 // Outputs (summary.json, run.csv, events.csv, chart.svg) go to test/artifacts/sim/<run>/.
 import { performance } from 'node:perf_hooks';
@@ -65,6 +67,16 @@ if (want('flash')) {
   const gov = summary.scores.find((s) => s.policy === 'governor');
   const limit = BOOT.max + 120;
   console.log(`target: governor back under objective within boot + 2 min (${limit} s): ${gov.recoveryS} s -> ${verdict(gov.recoveryS !== null && gov.recoveryS <= limit)}`);
+}
+
+if (want('dos')) {
+  console.log('\n== denial of service, all policies ==');
+  const { summary } = await simulate('dos', { trace: 'dos', policy: 'all', max: '16' });
+  const events = (await import('node:fs/promises')).readFile(`${args.out}dos/events.csv`, 'utf8');
+  const attackAt = Math.floor((2 * 3600) / 3);
+  const launches = (await events).split('\n').filter((line) => line.startsWith('governor,') && line.split(',')[2] === 'launch' && Number(line.split(',')[1]) >= attackAt);
+  const gov = summary.scores.find((s) => s.policy === 'governor');
+  console.log(`governor: ${launches.length} launch(es) during or after the attack (blocks answer it), ${gov.minutesOverObjective} min over objective`);
 }
 
 if (want('speed')) {

@@ -1,3 +1,7 @@
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runGoverned } from '../../governor/simulator/governed-runner.js';
 import { DEFAULT_OBJECTIVE, scoreRun } from '../../governor/simulator/scoring.js';
@@ -5,6 +9,7 @@ import { generateTrace } from '../../governor/simulator/traces.js';
 import { TEST_GOVERNOR_CONFIG, TEST_RULES_DIR, testSpec } from './fixtures.js';
 
 const governed = { rulesDir: TEST_RULES_DIR, config: TEST_GOVERNOR_CONFIG };
+const DEFAULT_RULES_DIR = fileURLToPath(new URL('../../rules/', import.meta.url));
 
 describe('the real governor in the simulator', () => {
   const crowd = generateTrace('flash-crowd', { seed: 5, durationS: 2400, baseRate: 60 });
@@ -53,5 +58,28 @@ describe('the real governor in the simulator', () => {
     expect(run.seconds[299].busy).toBeLessThan(0.3);
     expect(run.seconds[320].busy).toBeGreaterThan(0.9); // one instance, spinning: the governor cannot tell it from load
     expect(run.events.some((e) => e.kind === 'launch' && e.t > 300)).toBe(true);
+  });
+
+  it('answers a denial-of-service burst by blocking its 3 addresses, where the same rules without the DoS file launch', async () => {
+    const trace = generateTrace('dos', { seed: 2, durationS: 1200, baseRate: 60 });
+    const at = Math.floor(1200 / 3);
+    const withoutDos = await mkdtemp(join(tmpdir(), 'governor-rules-no-dos-'));
+    try {
+      for (const file of await readdir(DEFAULT_RULES_DIR)) {
+        if (file.endsWith('.json') && file !== 'denial-of-service.json') await copyFile(join(DEFAULT_RULES_DIR, file), join(withoutDos, file));
+      }
+      const blocking = await runGoverned(testSpec(trace), { rulesDir: DEFAULT_RULES_DIR });
+      const scaling = await runGoverned(testSpec(trace), { rulesDir: withoutDos });
+      expect(blocking.violations).toEqual([]);
+      const launchesAfter = (r: typeof blocking) => r.events.filter((e) => e.kind === 'launch' && e.t >= at);
+      expect(launchesAfter(blocking)).toEqual([]);
+      expect(launchesAfter(scaling).length).toBeGreaterThan(0);
+      // blocked within seconds: while the 10-minute blocks last, the attack costs the fleet nothing
+      const late = blocking.seconds.slice(at + 60, at + 600);
+      expect(Math.max(...late.map((s) => s.busy))).toBeLessThan(0.5);
+      expect(late.every((s) => s.shed === 0)).toBe(true);
+    } finally {
+      await rm(withoutDos, { recursive: true, force: true });
+    }
   });
 });

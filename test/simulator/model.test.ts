@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FleetModel, weightedPercentile } from '../../governor/simulator/fleet-model.js';
-import { SimInstance } from '../../governor/simulator/instance-model.js';
+import type { VirtualClock } from '../../governor/clock.js';
+import { SimInstance, attackerAddress } from '../../governor/simulator/instance-model.js';
 import { erlangC, stationaryWait } from '../../governor/simulator/queueing.js';
 
 const SPEC = { capacityRps: 200, servers: 1, drainS: 5, queueTimeoutS: 10 };
@@ -66,7 +67,7 @@ describe('FleetModel', () => {
     fleet.create('booting');
     a.setReady(true);
     b.setReady(true);
-    const second = fleet.step(0, 200, 1000, 1);
+    const second = fleet.step(0, { rate: 200, clients: 1000 }, 1);
     expect(second).toMatchObject({ members: 3, ready: 2, shed: 0 });
     expect(second.busy).toBeCloseTo(0.5, 12);
     expect(a.last.requests).toBe(100);
@@ -76,7 +77,36 @@ describe('FleetModel', () => {
   it('sheds everything when nothing is ready', () => {
     const fleet = new FleetModel(SPEC);
     fleet.create('booting');
-    expect(fleet.step(0, 50, 1000, 1)).toMatchObject({ ready: 0, busy: 1, shed: 50 });
+    expect(fleet.step(0, { rate: 50, clients: 1000 }, 1)).toMatchObject({ ready: 0, busy: 1, shed: 50 });
+  });
+
+  it('sends every ready instance its share of each attacker; an instance that blocks them serves only the rest', () => {
+    let now = 0;
+    const clock = { now: () => now } as unknown as VirtualClock;
+    const fleet = new FleetModel(SPEC);
+    const [a, b] = [fleet.create('a', clock), fleet.create('b', clock)];
+    a.setReady(true);
+    b.setReady(true);
+    const traffic = { rate: 360, clients: 1000, attack: { rate: 300, addresses: 3 } };
+    fleet.step(0, traffic, 1);
+    expect([a.last.requests, b.last.requests]).toEqual([180, 180]);
+    const sample = a.sample();
+    expect(sample.topClients.slice(0, 3)).toEqual([0, 1, 2].map((i) => ({ address: attackerAddress(i), requests: 50 })));
+    expect(sample.requests).toBe(180);
+
+    for (const i of [0, 1]) a.block(attackerAddress(i), 60_000, 'test');
+    fleet.step(1, traffic, 1);
+    expect(a.last.requests).toBeCloseTo(80, 9); // 180 offered, 2 x 50 refused
+    expect(b.last.requests).toBe(180);
+    const blocked = a.sample();
+    expect(blocked.requests).toBe(180); // refused requests are counted, as the real proxy counts them
+    expect(blocked.status['4xx']).toBe(100);
+    expect(a.blocked().map((e) => e.address)).toEqual([attackerAddress(0), attackerAddress(1)]);
+
+    now = 60_000; // the blocks expire
+    fleet.step(2, traffic, 1);
+    expect(a.last.requests).toBe(180);
+    expect(a.blocked()).toEqual([]);
   });
 
   it('weightedPercentile weighs values by their requests', () => {

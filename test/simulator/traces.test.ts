@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isGovError } from '../../governor/errors.js';
-import { DEFAULT_CLIENTS, generateTrace, parseCsvTrace, readCsvTrace, resolveTrace, TRACE_NAMES } from '../../governor/simulator/traces.js';
+import { DEFAULT_CLIENTS, generateTrace, parseCsvTrace, readCsvTrace, resolveTrace, TRACE_NAMES, trafficAt } from '../../governor/simulator/traces.js';
 
 const minuteMeans = (rates: Float64Array) =>
   Array.from({ length: Math.floor(rates.length / 60) }, (_, m) => rates.slice(m * 60, m * 60 + 60).reduce((a, b) => a + b, 0) / 60);
@@ -53,12 +53,16 @@ describe('generated traces', () => {
     expect(trace.rates[until + 300]).toBeLessThan(110);
   });
 
-  it('dos: the burst comes from 5 addresses', () => {
+  it('dos: 3 addresses add 8x the base for 20 minutes; the rest comes from many addresses', () => {
     const trace = generateTrace('dos', { seed: 1, baseRate: 100 });
     const at = Math.floor(trace.rates.length / 3);
-    expect(trace.clients![at - 1]).toBe(DEFAULT_CLIENTS);
-    expect(trace.clients![at + 1]).toBe(5);
+    expect(trafficAt(trace, at - 1)).toEqual({ rate: trace.rates[at - 1], clients: DEFAULT_CLIENTS });
+    const during = trafficAt(trace, at + 1);
+    expect(during.clients).toBe(DEFAULT_CLIENTS);
+    expect(during.attack!.addresses).toBe(3);
+    expect(during.attack!.rate / during.rate).toBeCloseTo(8 / 9, 9);
     expect(trace.rates[at + 1] / trace.rates[at - 1]).toBeGreaterThan(8);
+    expect(trafficAt(trace, at + 20 * 60).attack).toBeUndefined();
   });
 
   it('slow ramp climbs to 8x', () => {
