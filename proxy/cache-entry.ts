@@ -25,10 +25,16 @@ export interface CacheEntry {
   /** The request header values a matching request must have, per name in the response's Vary. */
   vary: Array<[name: string, value: string | false]>;
   /**
-   * Epoch ms until which a request without Cache-Control or Pragma may be answered from this entry
-   * without asking the policy (the same answer the policy gives, computed once at store time).
+   * The policy's time-independent figures, read once at store time, so that a hit computes Age
+   * and freshness with the policy's own arithmetic without calling it: at epoch ms `now`, the
+   * policy's age() is `initialAge + (now - responseTime) / 1000` and it is stale when
+   * `maxAge <= age` (http-cache-semantics 4.x).
    */
-  freshUntil: number;
+  maxAge: number;
+  /** Seconds: the Age header the response came with (0 when absent or malformed). */
+  initialAge: number;
+  /** Epoch ms the policy received the response at (its resident time counts from there). */
+  responseTime: number;
   etag?: string;
   lastModified?: string;
   /** Stale copies may not be served at all (no-cache, must-revalidate, proxy-revalidate, s-maxage). */
@@ -88,7 +94,8 @@ export function createEntry(key: string, request: PolicyRequest, policy: CachePo
   }
   headers.push('content-length', String(body.length));
   const directives = cacheControlOf(responseHeaders);
-  const now = Date.now();
+  // toObject() is the policy's documented serialization: t is its response time, resh the headers it read Age from.
+  const { t, resh } = policy.toObject() as { t: number; resh: CachePolicy.Headers };
   return {
     key,
     policy,
@@ -97,7 +104,9 @@ export function createEntry(key: string, request: PolicyRequest, policy: CachePo
     body,
     size: body.length + headerBytes + ENTRY_OVERHEAD,
     vary: varyOf(responseHeaders, request.headers),
-    freshUntil: now + Math.max(0, policy.maxAge() - policy.age()) * 1000,
+    maxAge: policy.maxAge(),
+    initialAge: toNumberOrZero(resh.age),
+    responseTime: t,
     etag: single(responseHeaders.etag),
     lastModified: single(responseHeaders['last-modified']),
     staleForbidden: ['no-cache', 'must-revalidate', 'proxy-revalidate', 's-maxage'].some((name) => directives.has(name)),
@@ -128,6 +137,12 @@ function headerValue(headers: CachePolicy.Headers | IncomingHttpHeaders, name: s
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** http-cache-semantics' reading of a numeric header (its toNumberOrZero). */
+function toNumberOrZero(value: string | string[] | undefined): number {
+  const n = parseInt(String(value), 10);
+  return isFinite(n) ? n : 0;
+}
+
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -147,13 +162,21 @@ export type Usability =
   /** It must be revalidated with the origin before use (stale, no-cache, or the client asked). */
   | 'revalidate';
 
+/** Whether `entry` is fresh at epoch ms `now`: the policy's `!stale()`, computed the same way from the stored figures. */
+export function isFresh(entry: CacheEntry, now: number): boolean {
+  return !(entry.maxAge <= entry.initialAge + (now - entry.responseTime) / 1000);
+}
+
 /**
  * The RFC 9111 reuse decision for `entry` and a GET or HEAD request with `headers` (HEAD is judged
- * as GET: a stored GET response answers it). A request without Cache-Control or Pragma takes a
- * fast path equal to the policy's answer for it; others ask the policy with `request()`.
+ * as GET: a stored GET response answers it) at epoch ms `now`. A fresh entry and a request without
+ * Cache-Control or Pragma take a fast path (no call into the policy); others ask the policy with
+ * `request()`. The fast path is the policy's answer for such a request, except that a fresh
+ * `must-revalidate` response is served (RFC 9111 section 5.2.2.2: the directive applies once the
+ * response is stale) where http-cache-semantics 4.x always revalidates it.
  */
 export function usability(entry: CacheEntry, headers: IncomingHttpHeaders, now: number, request: () => PolicyRequest): Usability {
-  if (headers['cache-control'] === undefined && headers.pragma === undefined && now < entry.freshUntil) return 'fresh';
+  if (headers['cache-control'] === undefined && headers.pragma === undefined && isFresh(entry, now)) return 'fresh';
   const verdict = entry.policy.evaluateRequest(request());
   if (verdict.response === undefined) return 'revalidate';
   return verdict.revalidation === undefined ? 'fresh' : 'stale-while-revalidate';
@@ -165,9 +188,9 @@ export function usableOnError(entry: CacheEntry): boolean {
   return entry.policy.maxAge() + entry.staleIfErrorSeconds > entry.policy.age();
 }
 
-/** The Age to send with a response served from `entry`, in whole seconds. */
-export function ageOf(entry: CacheEntry): number {
-  return Math.round(entry.policy.age());
+/** The Age to send with a response served from `entry` at epoch ms `now`, in whole seconds: Math.round(policy.age()). */
+export function ageOf(entry: CacheEntry, now: number): number {
+  return Math.round(entry.initialAge + (now - entry.responseTime) / 1000);
 }
 
 /** The conditional headers to revalidate `entry` with: If-None-Match and/or If-Modified-Since. */

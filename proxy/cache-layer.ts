@@ -89,15 +89,16 @@ export class CacheLayer {
     private readonly maxEntryBytes: number,
   ) {}
 
-  handle(exchange: ClientExchange, waited = false): void {
+  /** Answers a GET or HEAD `exchange` at epoch ms `now` (from the store, or through the origin). */
+  handle(exchange: ClientExchange, now: number, waited = false): void {
     const { req, path } = exchange;
     const headers = req.headers;
     const entry = this.store.lookup(path, headers);
     if (entry !== undefined) {
-      const use = usability(entry, headers, Date.now(), () => this.policyRequest(exchange));
-      if (use === 'fresh') return this.serve(exchange, entry, 'HIT');
+      const use = usability(entry, headers, now, () => this.policyRequest(exchange));
+      if (use === 'fresh') return this.serve(exchange, entry, 'HIT', now);
       if (use === 'stale-while-revalidate') {
-        this.serve(exchange, entry, 'STALE');
+        this.serve(exchange, entry, 'STALE', now);
         return this.revalidateDetached(exchange, entry);
       }
     }
@@ -119,7 +120,7 @@ export class CacheLayer {
     let gone = false;
     exchange.res.once('close', () => (gone = true));
     flight.waiters.push(() => {
-      if (!gone) this.handle(exchange, true);
+      if (!gone) this.handle(exchange, Date.now(), true);
     });
   }
 
@@ -268,15 +269,15 @@ export class CacheLayer {
   }
 
   /** Answers from the store without asking the origin: a hit. */
-  private serve(exchange: ClientExchange, entry: CacheEntry, status: CacheStatus): void {
+  private serve(exchange: ClientExchange, entry: CacheEntry, status: CacheStatus, now: number): void {
     this.store.count('hits');
-    this.reply(exchange, entry, status);
+    this.reply(exchange, entry, status, now);
   }
 
-  /** Answers from a stored entry (after the origin was asked, or not). */
-  private reply(exchange: ClientExchange, entry: CacheEntry, status: CacheStatus): void {
+  /** Answers from a stored entry (after the origin was asked, or not), with its Age at epoch ms `now`. */
+  private reply(exchange: ClientExchange, entry: CacheEntry, status: CacheStatus, now = Date.now()): void {
     const method = exchange.req.method === 'HEAD' ? 'HEAD' : 'GET';
-    const reply = storedReply(entry, method, exchange.req.headers, [CACHE_HEADER, status]);
+    const reply = storedReply(entry, method, exchange.req.headers, [CACHE_HEADER, status], now);
     this.host.reply(exchange, reply.status, reply.headers, reply.body);
   }
 

@@ -59,23 +59,31 @@ export function parseRange(header: string | undefined, length: number): { start:
   return { start, end };
 }
 
+/** `base` (flat names and values; not modified) followed by Age and the cache status header. */
+function withAgeAndStatus(base: string[], age: number, cacheHeader: [string, string]): string[] {
+  const out = base.slice();
+  out.push('age', String(age), cacheHeader[0], cacheHeader[1]);
+  return out;
+}
+
 /**
- * The reply to a GET or HEAD from a stored entry: 304 when the client's validators match, 206 or
- * 416 for a single byte range of a stored 200 (several ranges get the whole 200, as RFC 9110
- * allows), else the stored status, headers and body. Age is the entry's current age.
+ * The reply to a GET or HEAD from a stored entry at epoch ms `now`: 304 when the client's
+ * validators match, 206 or 416 for a single byte range of a stored 200 (several ranges get the
+ * whole 200, as RFC 9110 allows), else the stored status, headers and body. Age is the entry's
+ * age at `now`.
  */
-export function storedReply(entry: CacheEntry, method: string, headers: IncomingHttpHeaders, cacheHeader: [string, string]): StoredReply {
-  const age = ['age', String(ageOf(entry))];
+export function storedReply(entry: CacheEntry, method: string, headers: IncomingHttpHeaders, cacheHeader: [string, string], now: number): StoredReply {
+  const age = ageOf(entry, now);
   if (notModified(headers, entry)) {
     const kept: string[] = [];
     for (let i = 0; i < entry.headers.length; i += 2) {
       if (NOT_MODIFIED_HEADERS.has(entry.headers[i])) kept.push(entry.headers[i], entry.headers[i + 1]);
     }
-    return { status: 304, headers: [...kept, ...age, ...cacheHeader] };
+    return { status: 304, headers: withAgeAndStatus(kept, age, cacheHeader) };
   }
   const range = method === 'GET' && entry.status === 200 && ifRangeHolds(headers, entry) ? parseRange(headers.range, entry.body.length) : undefined;
   if (range === undefined) {
-    return { status: entry.status, headers: [...entry.headers, ...age, ...cacheHeader], body: method === 'HEAD' ? undefined : entry.body };
+    return { status: entry.status, headers: withAgeAndStatus(entry.headers, age, cacheHeader), body: method === 'HEAD' ? undefined : entry.body };
   }
   const withoutLength: string[] = [];
   for (let i = 0; i < entry.headers.length; i += 2) {
@@ -83,12 +91,12 @@ export function storedReply(entry: CacheEntry, method: string, headers: Incoming
   }
   const total = entry.body.length;
   if (range === 'unsatisfiable') {
-    return { status: 416, headers: ['content-range', `bytes */${total}`, 'content-length', '0', ...age, ...cacheHeader], body: Buffer.alloc(0) };
+    return { status: 416, headers: withAgeAndStatus(['content-range', `bytes */${total}`, 'content-length', '0'], age, cacheHeader), body: Buffer.alloc(0) };
   }
   const body = entry.body.subarray(range.start, range.end + 1);
   return {
     status: 206,
-    headers: [...withoutLength, 'content-range', `bytes ${range.start}-${range.end}/${total}`, 'content-length', String(body.length), ...age, ...cacheHeader],
+    headers: withAgeAndStatus([...withoutLength, 'content-range', `bytes ${range.start}-${range.end}/${total}`, 'content-length', String(body.length)], age, cacheHeader),
     body,
   };
 }

@@ -182,7 +182,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
     this.server.setTimeout(cfg.clientTimeoutMs, (socket: Socket) => this.onClientIdle(socket));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     this.server.on('connection', (socket: Socket) => {
-      this.connections.set(socket, { bytesReadBefore: 0 });
+      this.connections.set(socket, { bytesReadBefore: 0, address: clientAddress(socket) });
       socket.once('close', () => this.connections.delete(socket));
     });
   }
@@ -332,17 +332,18 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   // ---- requests ----
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const address = clientAddress(req.socket);
+    const connection = this.connections.get(req.socket);
+    const address = connection?.address ?? clientAddress(req.socket);
     this.stats.received(address);
+    const now = Date.now();
     const exchange: ClientExchange = {
       req,
       res,
       path: targetPath(req.url ?? '/', req.method) ?? '/',
       address,
-      deadlineAt: Date.now() + this.cfg.deadlines.totalMs,
+      deadlineAt: now + this.cfg.deadlines.totalMs,
       endedByProxy: false,
     };
-    const connection = this.connections.get(req.socket);
     if (connection !== undefined) connection.current = exchange;
     res.once('close', () => this.onResponseClosed(exchange, connection));
     if (this.denylist.check(address) !== undefined) return this.refuse(exchange, 'GOV_ERR_PROXY_BLOCKED');
@@ -352,7 +353,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
     const method = req.method ?? 'GET';
     const withBody = hasBody(req);
     if (withBody) this.watchBody(exchange);
-    if (this.cache !== undefined && !withBody && (method === 'GET' || method === 'HEAD')) return this.cache.handle(exchange);
+    if (this.cache !== undefined && !withBody && (method === 'GET' || method === 'HEAD')) return this.cache.handle(exchange, now);
     this.pass(exchange, method, withBody);
   }
 
@@ -476,10 +477,12 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   }
 }
 
-/** A client connection: the request in progress, and bytes read when its previous response ended. */
+/** A client connection: the request in progress, bytes read when its previous response ended, the client's address. */
 interface Connection {
   current?: ClientExchange;
   bytesReadBefore: number;
+  /** clientAddress(socket), once per connection rather than per request. */
+  address: string;
 }
 
 /** The cache key a Location / Content-Location value names on this site, if it does. */

@@ -67,6 +67,47 @@ describe('TopClients', () => {
   it('rejects a capacity below 1', () => {
     expect(() => new TopClients(0)).toThrow(RangeError);
   });
+
+  it('gives the same table as adding one request at a time, whatever the runs of one address', () => {
+    /** Space-Saving one add at a time, without runs: the reference. */
+    function reference(capacity: number, addresses: string[]): Array<{ address: string; requests: number }> {
+      const counts = new Map<string, number>();
+      for (const address of addresses) {
+        const count = counts.get(address);
+        if (count !== undefined) {
+          counts.delete(address); // re-inserted last, as moving between count groups does
+          counts.set(address, count + 1);
+          continue;
+        }
+        if (counts.size < capacity) {
+          counts.set(address, 1);
+          continue;
+        }
+        const lowest = Math.min(...counts.values());
+        const evicted = [...counts].find(([, n]) => n === lowest)?.[0] as string;
+        counts.delete(evicted);
+        counts.set(address, lowest + 1);
+      }
+      return [...counts].map(([address, requests]) => ({ address, requests }));
+    }
+    let seed = 7;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (const capacity of [1, 3, 8]) {
+      const addresses: string[] = [];
+      for (let run = 0; run < 400; run++) {
+        const address = `10.0.0.${random(12)}`;
+        for (let i = 1 + random(random(2) === 0 ? 1 : 9); i > 0; i--) addresses.push(address);
+      }
+      const top = new TopClients(capacity);
+      for (let i = 0; i < addresses.length; i++) {
+        top.add(addresses[i]);
+        if (i % 97 === 0) expect(new Set(top.top(capacity).map((one) => one.address))).toEqual(new Set(reference(capacity, addresses.slice(0, i + 1)).map((one) => one.address)));
+      }
+      const sorted = (rows: Array<{ address: string; requests: number }>) => [...rows].sort((a, b) => a.address.localeCompare(b.address));
+      expect(sorted(top.top(capacity))).toEqual(sorted(reference(capacity, addresses)));
+      expect(top.tracked).toBe(Math.min(capacity, new Set(addresses).size));
+    }
+  });
 });
 
 describe('ProxyStats', () => {
