@@ -144,6 +144,14 @@ export const CONFIG_SCHEMA: SchemaNode = {
       clientTimeoutMs: millis('A client must send its request within this', 60_000, 1),
       retryAfterSeconds: integer('Retry-After sent with a shed request (seconds).', 1, 0),
       maxTrackedClients: integer('Distinct client addresses tracked per interval at most.', 1000, 1),
+      trustedProxies: {
+        type: 'array',
+        description:
+          "Load balancers in front of the proxy (IP addresses or CIDR blocks): for a connection from one of them, the client is the right-most X-Forwarded-For address that is not one of them.",
+        default: [],
+        uniqueItems: true,
+        items: text('An IP address or CIDR block, e.g. 10.0.0.0/8.'),
+      },
       workers: integer('Proxy worker processes (node:cluster; the governor runs in the primary): 0 = one per core, 1 = in the governor\'s process.', 0, 0, 1024),
       cache: section('The RFC 9111 shared cache (one per worker).', {
         enabled: { type: 'boolean', description: 'Cache responses the origin allows a shared cache to store.', default: true },

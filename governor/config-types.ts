@@ -44,6 +44,8 @@ export interface GovernorConfig {
     retryAfterSeconds: number;
     /** Distinct client addresses tracked per interval at most. */
     maxTrackedClients: number;
+    /** Load balancers (IP addresses, CIDR blocks) whose X-Forwarded-For names the client. */
+    trustedProxies: string[];
     /** Proxy worker processes (node:cluster, the governor in the primary): 0 = one per core, 1 = in the governor's process. */
     workers: number;
     /** The RFC 9111 shared cache, one per worker. */

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import { CONFIG_SCHEMA as SCHEMA, CRON_PATTERN, NAME_PATTERN, type SchemaNode } from './config-schema.js';
 import type { GovernorConfig } from './config-types.js';
 import { GovError } from './errors.js';
+import { TrustedProxies } from '../proxy/trusted-proxies.js';
 
 /**
  * Loading a GovernorConfig (DESIGN.md convention 7): layers are validated against one schema,
@@ -379,6 +380,18 @@ function crossFieldProblems(merged: Record<string, unknown>, layers: Layer[]): C
     const url = value(key);
     if (typeof url === 'string' && url !== '' && !isHttpUrl(url)) {
       found.push(problem(sourceOf(key), key, url, 'expected an http:// or https:// URL with a host'));
+    }
+  }
+
+  const trusted = value('proxy.trustedProxies');
+  if (Array.isArray(trusted)) {
+    for (const [index, entry] of trusted.entries()) {
+      if (typeof entry !== 'string') continue; // the schema reports it
+      try {
+        new TrustedProxies([entry]);
+      } catch {
+        found.push(problem(sourceOf('proxy.trustedProxies'), `proxy.trustedProxies[${index}]`, entry, 'expected an IP address or a CIDR block such as 10.0.0.0/8 or fd00::/8'));
+      }
     }
   }
 

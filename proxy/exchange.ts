@@ -11,8 +11,13 @@ export interface ClientExchange {
   res: ServerResponse;
   /** Origin-form path and query (the cache key). */
   path: string;
-  /** The client's address (IPv4-mapped IPv6 as plain IPv4). */
+  /**
+   * The client's address (IPv4-mapped IPv6 as plain IPv4): the connection's peer, or, when the
+   * peer is a trusted proxy (proxy.trustedProxies), the client its X-Forwarded-For names.
+   */
   address: string;
+  /** The connection's peer address: what X-Forwarded-For is extended with. */
+  peer: string;
   /** Epoch ms by which the origin's response head must have arrived. */
   deadlineAt: number;
   /** The proxy ended the response early (origin failure, client timeout, limit): not the client going away. */

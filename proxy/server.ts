@@ -10,6 +10,7 @@ import { CacheLayer, type CacheHost } from './cache-layer.js';
 import { CacheStore } from './cache-store.js';
 import { rawErrorResponse, sendErrorResponse, STATUS_OF_CODE, type ResponseErrorCode } from './coded-errors.js';
 import { Denylist, normalizeAddress } from './denylist.js';
+import { TrustedProxies } from './trusted-proxies.js';
 import { CACHE_HEADER, IDEMPOTENT_METHODS, SAFE_METHODS, type CacheStatus, type ClientExchange } from './exchange.js';
 import { Forwarder, type BodyTap, type OriginExchange, type OriginHandlers, type OriginRequest } from './forward.js';
 import { responseHeadersForClient, upstreamRequestHeaders } from './headers.js';
@@ -129,6 +130,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   private readonly retryBudget: RetryBudget;
   private readonly forwarder: Forwarder;
   private readonly denylist: Denylist;
+  private readonly trustedProxies: TrustedProxies;
   private readonly store: CacheStore | undefined;
   private readonly cache: CacheLayer | undefined;
   private readonly server: http.Server;
@@ -148,6 +150,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
     this.breaker = new CircuitBreaker(cfg.breaker);
     this.retryBudget = new RetryBudget(cfg.retryBudget);
     this.denylist = new Denylist(cfg.limits.maxBlockedClients);
+    this.trustedProxies = new TrustedProxies(cfg.trustedProxies);
     this.forwarder = new Forwarder({
       origin,
       maxSockets: cfg.maxInFlight,
@@ -270,7 +273,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   // ---- CacheHost ----
 
   upstreamHeaders(exchange: ClientExchange): http.OutgoingHttpHeaders {
-    return upstreamRequestHeaders(exchange.req.headers, exchange.address, this.originHost);
+    return upstreamRequestHeaders(exchange.req.headers, exchange.peer, this.originHost);
   }
 
   sendAdmitted(exchange: ClientExchange, request: OriginRequest, handlers: OriginHandlers): void {
@@ -333,7 +336,8 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const connection = this.connections.get(req.socket);
-    const address = connection?.address ?? clientAddress(req.socket);
+    const peer = connection?.address ?? clientAddress(req.socket);
+    const address = this.trustedProxies.clientAddress(peer, req.headers['x-forwarded-for']);
     this.stats.received(address);
     const now = Date.now();
     const exchange: ClientExchange = {
@@ -341,6 +345,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
       res,
       path: targetPath(req.url ?? '/', req.method) ?? '/',
       address,
+      peer,
       deadlineAt: now + this.cfg.deadlines.totalMs,
       endedByProxy: false,
     };

@@ -58,6 +58,7 @@ describe('defaults', () => {
         clientTimeoutMs: 60000,
         retryAfterSeconds: 1,
         maxTrackedClients: 1000,
+        trustedProxies: [],
         workers: 0,
         cache: { enabled: true, maxBytes: 268435456, maxEntryBytes: 8388608 },
         limits: { maxHeaderCount: 100, maxHeaderBytes: 16384, maxUrlLength: 8192, maxBodyBytes: 10485760, headersTimeoutMs: 10000, maxBlockedClients: 10000 },
@@ -175,6 +176,11 @@ describe('malformed config files: every problem is reported at once', () => {
       file: 'bad-urls.yaml',
       keys: ['proxy.origin', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint'],
       mentions: ['proxy.origin = "ftp://origin.example/": expected an http:// or https:// URL'],
+    },
+    {
+      file: 'bad-trusted-proxies.yaml',
+      keys: ['proxy.trustedProxies[1]', 'proxy.trustedProxies[2]'],
+      mentions: ['proxy.trustedProxies[1] = "load-balancer.internal": expected an IP address or a CIDR block such as 10.0.0.0/8'],
     },
     {
       file: 'bad-enums.yaml',
