@@ -194,6 +194,13 @@ export const CONFIG_SCHEMA: SchemaNode = {
         endpoint: text('EC2 API endpoint override (an http(s) URL); default: the region\'s public endpoint.'),
         imdsEndpoint: text('Instance metadata service endpoint override (an http(s) URL).'),
         imdsTimeoutMs: millis('Timeout of one instance metadata call', 2_000, 1),
+        targetGroupArn: {
+          type: 'string',
+          description: "A load balancer target group to join when the proxy is ready and leave at a controlled shutdown (the proxy's port is the target's).",
+          pattern: '^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]+$',
+        },
+        elbEndpoint: text('Elastic Load Balancing API endpoint override (an http(s) URL).'),
+        deregistrationWaitMs: millis("How long leaving waits, at most, for the target group's deregistration delay", 300_000, 1_000),
       }),
     }),
     scaling: section('When and how far the fleet grows and shrinks.', {

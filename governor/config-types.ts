@@ -98,7 +98,16 @@ export interface GovernorConfig {
   };
   cloud: {
     adapter: 'local' | 'ec2';
-    ec2: { endpoint?: string; imdsEndpoint?: string; imdsTimeoutMs: number };
+    ec2: {
+      endpoint?: string;
+      imdsEndpoint?: string;
+      imdsTimeoutMs: number;
+      /** Target group joined when ready and left at a controlled shutdown. */
+      targetGroupArn?: string;
+      elbEndpoint?: string;
+      /** How long leaving waits, at most, for the target group's deregistration delay. */
+      deregistrationWaitMs: number;
+    };
   };
   scaling: {
     /** Never fewer members than this (and never the last one). */

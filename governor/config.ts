@@ -376,7 +376,7 @@ function crossFieldProblems(merged: Record<string, unknown>, layers: Layer[]): C
     found.push(problem(sourceOf('scaling.minInstances'), 'scaling.minInstances', min, complaint));
   }
 
-  for (const key of ['proxy.origin', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint']) {
+  for (const key of ['proxy.origin', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint', 'cloud.ec2.elbEndpoint']) {
     const url = value(key);
     if (typeof url === 'string' && url !== '' && !isHttpUrl(url)) {
       found.push(problem(sourceOf(key), key, url, 'expected an http:// or https:// URL with a host'));

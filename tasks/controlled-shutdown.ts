@@ -59,10 +59,13 @@ interface Phase {
 function phasesOf(ctx: TaskContext): Phase[] {
   const { clock, cloud, proxy, config, log } = ctx;
   const { notReadyMs, drainTimeoutMs, phaseTimeoutMs } = config.shutdown;
+  // leaving a load balancer target group waits for its deregistration delay (ec2 adapter)
+  const { targetGroupArn, deregistrationWaitMs } = config.cloud.ec2;
+  const leavingWaitMs = config.cloud.adapter === 'ec2' && targetGroupArn !== undefined ? deregistrationWaitMs : 0;
   return [
     {
       name: 'not-ready',
-      timeoutMs: notReadyMs + phaseTimeoutMs,
+      timeoutMs: notReadyMs + phaseTimeoutMs + leavingWaitMs,
       async run(signal) {
         proxy?.setReady(false);
         // the wait runs even when the cloud fails: the load balancer still has to notice
@@ -152,7 +155,8 @@ async function runWithTimeout(ctx: TaskContext, phase: Phase): Promise<PhaseOutc
  * the run fails with GOV_ERR_SHUTDOWN_FAILED (invoke again to retry).
  *
  * Its schedule is yearly only because a task needs one: a fire without a request does nothing.
- * timeoutMs must cover notReadyMs + drainTimeoutMs + 4 x phaseTimeoutMs (the defaults take 75 s).
+ * timeoutMs must cover notReadyMs + drainTimeoutMs + 4 x phaseTimeoutMs (the defaults take 75 s),
+ * plus cloud.ec2.deregistrationWaitMs with a load balancer target group (default 300 s).
  */
 const controlledShutdown: Task = {
   name: 'controlled-shutdown',

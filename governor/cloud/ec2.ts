@@ -16,6 +16,7 @@ import { GovError } from '../errors.js';
 import { awsErrorCode, ec2CloudError } from './ec2-errors.js';
 import { readInstanceIdentity, type InstanceIdentityDocument } from './ec2-identity.js';
 import { describeSelf, runInstancesInput, type CloneSpec } from './ec2-self.js';
+import { TargetGroupMembership, type TargetGroupOptions } from './ec2-target-group.js';
 import {
   TAG,
   ackValue,
@@ -54,6 +55,12 @@ export interface Ec2CloudOptions {
   summaryRefreshMs?: number;
   /** Refuse to start without an explicit endpoint and credentials (and IMDS endpoint, in create()). */
   requireExplicitEndpoints?: boolean;
+  /**
+   * A load balancer target group this instance joins on markRunning (the proxy's port) and
+   * leaves on markLeaving, waiting up to deregistrationWaitMs for the balancer's deregistration
+   * delay. Its calls use this adapter's credentials and retry settings.
+   */
+  targetGroup?: Pick<TargetGroupOptions, 'arn' | 'endpoint' | 'deregistrationWaitMs' | 'pollSeconds'>;
   log?: Logger;
 }
 
@@ -77,6 +84,25 @@ const MAX_REMEMBERED_ACKS = 100;
 const MAX_OUTCOME_LENGTH = 512;
 const FLEET_STATES = ['pending', 'running', 'shutting-down'];
 
+/** The port of the proxy endpoint a target group sends traffic to; GOV_ERR_CLOUD_BAD_REQUEST without one. */
+function proxyPort(endpoints: Endpoints): number {
+  const bad = () =>
+    new GovError('GOV_ERR_CLOUD_BAD_REQUEST', 'markRunning: a target group needs the proxy endpoint with a port (e.g. http://10.0.0.5:8080)', {
+      method: 'markRunning',
+      proxy: endpoints.proxy ?? null,
+    });
+  if (typeof endpoints.proxy !== 'string') throw bad();
+  let url: URL;
+  try {
+    url = new URL(endpoints.proxy);
+  } catch {
+    throw bad();
+  }
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  if (!Number.isInteger(port) || port < 1) throw bad();
+  return port;
+}
+
 function configError(key: string, message: string, value?: unknown): GovError {
   return new GovError('GOV_ERR_CONFIG_INVALID', `cloud.ec2.${key}: ${message}`, { key: `cloud.ec2.${key}`, value });
 }
@@ -89,10 +115,14 @@ function checkEndpoint(key: string, value: string | undefined, required: boolean
   if (!URL.canParse(value) || !/^https?:$/.test(new URL(value).protocol)) throw configError(key, 'must be an http(s) URL', value);
 }
 
-/** The EC2 endpoint is a URL when given; with requireExplicitEndpoints, it and the credentials must be given. */
-function checkEc2Access(opts: Pick<Ec2CloudOptions, 'endpoint' | 'credentials' | 'requireExplicitEndpoints'>): void {
+/**
+ * The EC2 endpoint (and a target group's ELB endpoint) is a URL when given; with
+ * requireExplicitEndpoints, they and the credentials must be given.
+ */
+function checkEc2Access(opts: Pick<Ec2CloudOptions, 'endpoint' | 'credentials' | 'requireExplicitEndpoints' | 'targetGroup'>): void {
   const explicit = opts.requireExplicitEndpoints === true;
   checkEndpoint('endpoint', opts.endpoint, explicit);
+  if (opts.targetGroup !== undefined) checkEndpoint('targetGroup.endpoint', opts.targetGroup.endpoint, explicit);
   if (explicit && opts.credentials === undefined) {
     throw configError('credentials', 'must be given when requireExplicitEndpoints is on (no default credential chain)');
   }
@@ -133,6 +163,9 @@ export class Ec2Cloud implements Cloud {
   private clone?: Promise<CloneSpec>;
   private lastSummary?: { at: number; fingerprint: string };
   private readonly acked: string[] = [];
+  private readonly targetGroup?: TargetGroupMembership;
+  /** The port this instance is registered with in the target group, once markRunning did it. */
+  private targetPort?: number;
 
   /** Reads this instance's identity from IMDS, then builds the adapter. */
   static async create(opts: Ec2CreateOptions): Promise<Ec2Cloud> {
@@ -163,11 +196,18 @@ export class Ec2Cloud implements Cloud {
       retryMode: 'standard',
       maxAttempts,
     });
+    if (opts.targetGroup !== undefined) {
+      this.targetGroup = new TargetGroupMembership(
+        { ...opts.targetGroup, region: opts.self.region, credentials: opts.credentials, maxAttempts },
+        this.me.id,
+      );
+    }
   }
 
-  /** Releases the SDK client's connections; the adapter is not used afterwards. */
+  /** Releases the SDK clients' connections; the adapter is not used afterwards. */
   close(): void {
     this.ec2.destroy();
+    this.targetGroup?.close();
   }
 
   identity(): Promise<Identity> {
@@ -237,6 +277,12 @@ export class Ec2Cloud implements Cloud {
       }
       await this.ec2.send(new CreateTagsCommand({ Resources: [this.me.id], Tags: set }));
       if (unset.length > 0) await this.ec2.send(new DeleteTagsCommand({ Resources: [this.me.id], Tags: unset }));
+      if (this.targetGroup !== undefined) {
+        const port = proxyPort(endpoints);
+        await this.targetGroup.register(port, 'markRunning');
+        this.targetPort = port;
+        this.log?.info({ targetGroup: this.targetGroup.arn, port }, 'registered with the load balancer target group');
+      }
     });
   }
 
@@ -245,6 +291,12 @@ export class Ec2Cloud implements Cloud {
       this.requirePhase('markLeaving', ['active', 'leaving']);
       await this.ec2.send(new CreateTagsCommand({ Resources: [this.me.id], Tags: [{ Key: TAG.state, Value: 'leaving' }] }));
       this.phase = 'leaving';
+      const port = this.targetPort;
+      if (this.targetGroup === undefined || port === undefined) return;
+      const outcome = await this.targetGroup.deregister(port, 'markLeaving');
+      this.targetPort = undefined;
+      if (outcome === 'deregistered') this.log?.info({ targetGroup: this.targetGroup.arn, port }, 'deregistered from the load balancer target group');
+      else this.log?.warn({ targetGroup: this.targetGroup.arn, port }, 'deregistered, but the load balancer was still draining this target when the wait ran out');
     });
   }
 

@@ -29,8 +29,9 @@ export async function createInstanceCloud(opts: {
 }): Promise<InstanceCloud> {
   const { config, clock, log } = opts;
   if (config.cloud.adapter === 'ec2') {
-    const { endpoint, imdsEndpoint, imdsTimeoutMs } = config.cloud.ec2;
-    const cloud = await Ec2Cloud.create({ fleet: config.fleet, clock, log, endpoint, imdsEndpoint, imdsTimeoutMs });
+    const { endpoint, imdsEndpoint, imdsTimeoutMs, targetGroupArn, elbEndpoint, deregistrationWaitMs } = config.cloud.ec2;
+    const targetGroup = targetGroupArn === undefined ? undefined : { arn: targetGroupArn, endpoint: elbEndpoint, deregistrationWaitMs };
+    const cloud = await Ec2Cloud.create({ fleet: config.fleet, clock, log, endpoint, imdsEndpoint, imdsTimeoutMs, targetGroup });
     const identity = await cloud.identity();
     return { cloud, id: identity.id, config: deepFreeze({ ...config, region: identity.region }) };
   }

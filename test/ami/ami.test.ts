@@ -204,13 +204,13 @@ describe('ami/iam-policy.json', () => {
     expect(bySid.size).toBe(policy.Statement.length);
     for (const s of policy.Statement) {
       expect(s.Effect, s.Sid).toBe('Allow');
-      for (const action of list(s.Action)) expect(action, s.Sid).toMatch(/^(ec2|iam|cloudwatch):[A-Za-z]+$/);
+      for (const action of list(s.Action)) expect(action, s.Sid).toMatch(/^(ec2|iam|cloudwatch|elasticloadbalancing):[A-Za-z]+$/);
     }
   });
 
   it('grants a resource "*" only where AWS has no resource-level permissions, and conditions it', () => {
     const unscoped = policy.Statement.filter((s) => list(s.Resource).includes('*'));
-    expect(unscoped.map((s) => list(s.Action)).flat().sort()).toEqual(['cloudwatch:PutMetricData', 'ec2:DescribeInstances']);
+    expect(unscoped.map((s) => list(s.Action)).flat().sort()).toEqual(['cloudwatch:PutMetricData', 'ec2:DescribeInstances', 'elasticloadbalancing:DescribeTargetHealth']);
     for (const s of unscoped) expect(s.Condition, s.Sid).toBeDefined();
   });
 
@@ -244,6 +244,12 @@ describe('ami/iam-policy.json', () => {
     expect(pass.Resource).toBe('arn:aws:iam::${AccountId}:role/${RoleName}');
     expect(pass.Condition?.StringEquals).toEqual({ 'iam:PassedToService': 'ec2.amazonaws.com' });
     expect(statement('MetricsOnlyInOurNamespace').Condition?.StringEquals).toEqual({ 'cloudwatch:namespace': '${Namespace}' });
+  });
+
+  it('registers and deregisters targets only in target groups of its account and region', () => {
+    const join = statement('JoinAndLeaveTargetGroups');
+    expect(list(join.Action).sort()).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets']);
+    expect(join.Resource).toBe('arn:aws:elasticloadbalancing:${Region}:${AccountId}:targetgroup/*');
   });
 
   it('is rendered for one fleet by ami/iam-policy.mjs, which checks every value', () => {

@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
+import { FakeAwsError, LoopbackFake } from './loopback-fake.js';
 
 /**
  * A fake CloudWatch on 127.0.0.1 for PutMetricData, in the protocol the installed
@@ -40,32 +40,12 @@ const TARGET_PREFIX = 'GraniteServiceVersion20100801.';
 const SCOPE = /Credential=[^/,\s]+\/\d{8}\/([^/]+)\/monitoring\/aws4_request/;
 const MAX_DATUMS = 1000;
 
-class CloudWatchError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-export class FakeCloudWatchServer {
+export class FakeCloudWatchServer extends LoopbackFake {
   readonly received: PutMetricDataRecord[] = [];
   private readonly failures: CloudWatchFailure[] = [];
 
-  private constructor(private readonly server: Server) {}
-
-  static async start(): Promise<FakeCloudWatchServer> {
-    const server = createServer();
-    const fake = new FakeCloudWatchServer(server);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => void fake.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return fake;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  static start(): Promise<FakeCloudWatchServer> {
+    return new FakeCloudWatchServer().listen();
   }
 
   /** The next `count` calls fail with `failure`, recording nothing. */
@@ -73,38 +53,33 @@ export class FakeCloudWatchServer {
     for (let i = 0; i < count; i++) this.failures.push(failure);
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     try {
       const region = SCOPE.exec(req.headers.authorization ?? '')?.[1];
-      if (!region) throw new CloudWatchError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
+      if (!region) throw new FakeAwsError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
       const target = String(req.headers['x-amz-target'] ?? '');
       if (req.method !== 'POST' || !String(req.headers['content-type']).startsWith('application/x-amz-json-1.0')) {
-        throw new CloudWatchError('InvalidAction', 'CloudWatch takes POST application/x-amz-json-1.0 requests');
+        throw new FakeAwsError('InvalidAction', 'CloudWatch takes POST application/x-amz-json-1.0 requests');
       }
       const failure = this.failures.shift();
-      if (failure) throw new CloudWatchError(failure.code, failure.message ?? `injected ${failure.code}`, failure.status);
-      if (target !== `${TARGET_PREFIX}PutMetricData`) throw new CloudWatchError('InvalidAction', `The fake supports PutMetricData only; got ${target}`);
+      if (failure) throw new FakeAwsError(failure.code, failure.message ?? `injected ${failure.code}`, failure.status);
+      if (target !== `${TARGET_PREFIX}PutMetricData`) throw new FakeAwsError('InvalidAction', `The fake supports PutMetricData only; got ${target}`);
       const gzipped = req.headers['content-encoding'] === 'gzip';
       const raw = Buffer.concat(chunks);
       const input = JSON.parse((gzipped ? gunzipSync(raw) : raw).toString('utf8')) as { Namespace?: unknown; MetricData?: unknown };
-      if (typeof input.Namespace !== 'string' || input.Namespace === '') throw new CloudWatchError('MissingParameter', 'The parameter Namespace is required.');
+      if (typeof input.Namespace !== 'string' || input.Namespace === '') throw new FakeAwsError('MissingParameter', 'The parameter Namespace is required.');
       if (!Array.isArray(input.MetricData) || input.MetricData.length === 0 || input.MetricData.length > MAX_DATUMS) {
-        throw new CloudWatchError('InvalidParameterValue', `MetricData must hold 1-${MAX_DATUMS} datums.`);
+        throw new FakeAwsError('InvalidParameterValue', `MetricData must hold 1-${MAX_DATUMS} datums.`);
       }
       for (const datum of input.MetricData as MetricDatumRecord[]) {
-        if (typeof datum?.MetricName !== 'string') throw new CloudWatchError('MissingParameter', 'The parameter MetricData.member.MetricName is required.');
+        if (typeof datum?.MetricName !== 'string') throw new FakeAwsError('MissingParameter', 'The parameter MetricData.member.MetricName is required.');
       }
       this.received.push({ region, namespace: input.Namespace, metricData: input.MetricData as MetricDatumRecord[], gzipped });
       this.reply(res, 200, {}, {});
     } catch (err) {
-      const e = err instanceof CloudWatchError ? err : new CloudWatchError('InternalServiceError', `fake CloudWatch failed: ${(err as Error).message}`, 500);
+      const e = err instanceof FakeAwsError ? err : new FakeAwsError('InternalServiceError', `fake CloudWatch failed: ${(err as Error).message}`, 500);
       this.reply(res, e.status, { __type: `com.amazonaws.cloudwatch#${e.code}`, message: e.message }, {
         'x-amzn-query-error': `${e.code};${e.status >= 500 ? 'Receiver' : 'Sender'}`,
       });

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FakeAwsError, LoopbackFake } from './loopback-fake.js';
 import { el, field, items, list, opt, parseQuery, strings, type QueryNode, type Xml } from './query-xml.js';
 
 /**
@@ -70,16 +70,6 @@ interface RegionState {
   tokens: Map<string, { fingerprint: string; reservationId: string }>;
 }
 
-class AwsError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
 const STATE_CODES: Record<string, number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48 };
 const OWNER_ID = '123456789012';
 const MAX_TAGS = 50;
@@ -98,19 +88,19 @@ function intParam(name: string, value: string | undefined, min: number, max: num
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new AwsError('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Expected an integer from ${min} to ${max}.`);
+    throw new FakeAwsError('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Expected an integer from ${min} to ${max}.`);
   }
   return n;
 }
 
 function checkTag(key: string | undefined, value: string): string {
-  if (!key || key.length > 128) throw new AwsError('InvalidParameterValue', `Tag key must be 1-128 characters: ${JSON.stringify(key)}`);
-  if (key.toLowerCase().startsWith('aws:')) throw new AwsError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
-  if (value.length > 256) throw new AwsError('InvalidParameterValue', `Tag value for ${key} exceeds 256 characters`);
+  if (!key || key.length > 128) throw new FakeAwsError('InvalidParameterValue', `Tag key must be 1-128 characters: ${JSON.stringify(key)}`);
+  if (key.toLowerCase().startsWith('aws:')) throw new FakeAwsError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
+  if (value.length > 256) throw new FakeAwsError('InvalidParameterValue', `Tag value for ${key} exceeds 256 characters`);
   return key;
 }
 
-export class FakeEc2Server {
+export class FakeEc2Server extends LoopbackFake {
   readonly calls: RecordedCall[] = [];
   private readonly regions = new Map<string, RegionState>();
   private readonly failures = new Map<string, AwsFailure[]>();
@@ -118,26 +108,16 @@ export class FakeEc2Server {
   private readonly pendingMs: number;
   private readonly shuttingDownMs: number;
 
-  private constructor(
-    private readonly server: Server,
-    opts: FakeEc2Options,
-  ) {
+  private constructor(opts: FakeEc2Options) {
+    super();
     this.now = opts.now ?? Date.now;
     this.pendingMs = opts.pendingMs ?? 0;
     this.shuttingDownMs = opts.shuttingDownMs ?? 0;
   }
 
   /** Starts a fake on 127.0.0.1 and a free port. */
-  static async start(opts: FakeEc2Options = {}): Promise<FakeEc2Server> {
-    const server = createServer();
-    const fake = new FakeEc2Server(server, opts);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => void fake.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return fake;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  static start(opts: FakeEc2Options = {}): Promise<FakeEc2Server> {
+    return new FakeEc2Server(opts).listen();
   }
 
   /** The next `count` calls of `action` (any region) fail with `failure`, before any effect. */
@@ -164,10 +144,6 @@ export class FakeEc2Server {
     return undefined;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
 
   private region(name: string): RegionState {
     let state = this.regions.get(name);
@@ -186,14 +162,14 @@ export class FakeEc2Server {
     return { ...rest, metadataOptions: { ...i.metadataOptions }, securityGroupIds: [...i.securityGroupIds], state: this.stateOf(i), tags: Object.fromEntries(tags) };
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const requestId = randomUUID();
     try {
-      if (req.method !== 'POST') throw new AwsError('InvalidAction', `EC2 takes POST requests; got ${req.method}`);
+      if (req.method !== 'POST') throw new FakeAwsError('InvalidAction', `EC2 takes POST requests; got ${req.method}`);
       const region = SCOPE.exec(req.headers.authorization ?? '')?.[1];
-      if (!region) throw new AwsError('AuthFailure', 'AWS was not able to validate the provided access credentials', 401);
+      if (!region) throw new FakeAwsError('AuthFailure', 'AWS was not able to validate the provided access credentials', 401);
       const { flat, tree } = parseQuery(Buffer.concat(chunks).toString('utf8'));
       const action = flat.get('Action') ?? '';
       const call: RecordedCall = { action, region, params: Object.fromEntries(flat) };
@@ -201,12 +177,12 @@ export class FakeEc2Server {
       const failure = this.failures.get(action)?.shift();
       if (failure) {
         call.failed = failure.code;
-        throw new AwsError(failure.code, failure.message ?? `injected ${failure.code}`, failure.status);
+        throw new FakeAwsError(failure.code, failure.message ?? `injected ${failure.code}`, failure.status);
       }
       const body = this.dispatch(action, this.region(region), tree, flat);
       this.reply(res, 200, `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">${el('requestId', requestId).xml}${body.map((x) => x?.xml ?? '').join('')}</${action}Response>`);
     } catch (err) {
-      const e = err instanceof AwsError ? err : new AwsError('InternalError', `fake EC2 failed: ${(err as Error).message}`, 500);
+      const e = err instanceof FakeAwsError ? err : new FakeAwsError('InternalError', `fake EC2 failed: ${(err as Error).message}`, 500);
       this.reply(
         res,
         e.status,
@@ -235,13 +211,13 @@ export class FakeEc2Server {
       case 'DeleteTags':
         return this.changeTags(region, q, 'delete');
       default:
-        throw new AwsError('InvalidAction', `The action ${action} is not valid for this web service.`);
+        throw new FakeAwsError('InvalidAction', `The action ${action} is not valid for this web service.`);
     }
   }
 
   private find(region: RegionState, ids: string[]): FakeInstance[] {
     const missing = ids.filter((id) => !region.instances.has(id));
-    if (missing.length > 0) throw new AwsError('InvalidInstanceID.NotFound', `The instance IDs '${missing.join(', ')}' do not exist`);
+    if (missing.length > 0) throw new FakeAwsError('InvalidInstanceID.NotFound', `The instance IDs '${missing.join(', ')}' do not exist`);
     return ids.map((id) => region.instances.get(id)!);
   }
 
@@ -255,20 +231,20 @@ export class FakeEc2Server {
     if (token !== undefined) {
       const used = region.tokens.get(token);
       if (used && used.fingerprint !== fingerprint) {
-        throw new AwsError('IdempotentParameterMismatch', `The client token ${token} was used with different parameters`);
+        throw new FakeAwsError('IdempotentParameterMismatch', `The client token ${token} was used with different parameters`);
       }
       if (used) return this.reservationXml(region, used.reservationId);
     }
     const imageId = field(q, 'ImageId');
-    if (!imageId) throw new AwsError('MissingParameter', 'The request must contain the parameter ImageId');
-    if (!/^ami-[0-9a-f]+$/.test(imageId)) throw new AwsError('InvalidAMIID.Malformed', `Invalid id: "${imageId}"`);
+    if (!imageId) throw new FakeAwsError('MissingParameter', 'The request must contain the parameter ImageId');
+    if (!/^ami-[0-9a-f]+$/.test(imageId)) throw new FakeAwsError('InvalidAMIID.Malformed', `Invalid id: "${imageId}"`);
     const minCount = intParam('MinCount', field(q, 'MinCount'), 1, 100);
     const maxCount = intParam('MaxCount', field(q, 'MaxCount'), 1, 100);
-    if (minCount === undefined || maxCount === undefined) throw new AwsError('MissingParameter', 'The request must contain MinCount and MaxCount');
-    if (minCount > maxCount) throw new AwsError('InvalidParameterValue', 'MinCount must not exceed MaxCount');
+    if (minCount === undefined || maxCount === undefined) throw new FakeAwsError('MissingParameter', 'The request must contain MinCount and MaxCount');
+    if (minCount > maxCount) throw new FakeAwsError('InvalidParameterValue', 'MinCount must not exceed MaxCount');
     const metadata = q.MetadataOptions;
     const httpTokens = field(metadata, 'HttpTokens') ?? 'required';
-    if (!['optional', 'required'].includes(httpTokens)) throw new AwsError('InvalidParameterValue', `Invalid HttpTokens: ${httpTokens}`);
+    if (!['optional', 'required'].includes(httpTokens)) throw new FakeAwsError('InvalidParameterValue', `Invalid HttpTokens: ${httpTokens}`);
     const tags = new Map<string, string>();
     for (const spec of items(q.TagSpecification)) {
       if (field(spec, 'ResourceType') !== 'instance') continue;
@@ -277,7 +253,7 @@ export class FakeEc2Server {
         tags.set(checkTag(field(tag, 'Key'), value), value);
       }
     }
-    if (tags.size > MAX_TAGS) throw new AwsError('TagLimitExceeded', `An instance can have at most ${MAX_TAGS} tags`);
+    if (tags.size > MAX_TAGS) throw new FakeAwsError('TagLimitExceeded', `An instance can have at most ${MAX_TAGS} tags`);
     const regionName = region.name;
     const reservationId = newId('r');
     const subnetId = field(q, 'SubnetId');
@@ -361,7 +337,7 @@ export class FakeEc2Server {
       case 'tag-key':
         return [...i.tags.keys()].some((k) => any(k));
       default:
-        throw new AwsError('InvalidParameterValue', `The filter '${name}' is invalid`);
+        throw new FakeAwsError('InvalidParameterValue', `The filter '${name}' is invalid`);
     }
   }
 
@@ -369,7 +345,7 @@ export class FakeEc2Server {
     const ids = strings(q.InstanceId);
     const maxResults = intParam('MaxResults', field(q, 'MaxResults'), 5, 1000);
     if (ids.length > 0 && maxResults !== undefined) {
-      throw new AwsError('InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
+      throw new FakeAwsError('InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
     }
     const filters = items(q.Filter).map((f) => ({ name: field(f, 'Name') ?? '', values: strings(typeof f === 'object' ? f.Value : undefined) }));
     let selected = ids.length > 0 ? this.find(region, ids) : [...region.instances.values()];
@@ -380,7 +356,7 @@ export class FakeEc2Server {
     const token = field(q, 'NextToken');
     if (token !== undefined) {
       const decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8') || '{}') as { o?: number; q?: string };
-      if (decoded.q !== query || typeof decoded.o !== 'number') throw new AwsError('InvalidParameterValue', 'Invalid value for NextToken');
+      if (decoded.q !== query || typeof decoded.o !== 'number') throw new FakeAwsError('InvalidParameterValue', 'Invalid value for NextToken');
       offset = decoded.o;
     }
     const end = maxResults === undefined ? selected.length : Math.min(selected.length, offset + maxResults);
@@ -404,9 +380,9 @@ export class FakeEc2Server {
 
   private describeInstanceAttribute(region: RegionState, q: Record<string, QueryNode>): Xml[] {
     const id = field(q, 'InstanceId');
-    if (!id) throw new AwsError('MissingParameter', 'The request must contain the parameter InstanceId');
+    if (!id) throw new FakeAwsError('MissingParameter', 'The request must contain the parameter InstanceId');
     const attribute = field(q, 'Attribute');
-    if (attribute !== 'userData') throw new AwsError('InvalidParameterValue', `Value (${attribute}) for parameter attribute is invalid (the fake knows userData only)`);
+    if (attribute !== 'userData') throw new FakeAwsError('InvalidParameterValue', `Value (${attribute}) for parameter attribute is invalid (the fake knows userData only)`);
     const [instance] = this.find(region, [id]);
     return [el('instanceId', id), el('userData', opt('value', instance.userData))];
   }
@@ -431,11 +407,11 @@ export class FakeEc2Server {
     const targets = this.find(region, strings(q.ResourceId));
     const tags = items(q.Tag).map((t) => ({ key: field(t, 'Key'), value: field(t, 'Value') }));
     if (how === 'create') {
-      if (tags.length === 0) throw new AwsError('MissingParameter', 'The request must contain the parameter Tag');
+      if (tags.length === 0) throw new FakeAwsError('MissingParameter', 'The request must contain the parameter Tag');
       for (const t of tags) checkTag(t.key, t.value ?? '');
       for (const i of targets) {
         const keys = new Set([...i.tags.keys(), ...tags.map((t) => t.key!)]);
-        if (keys.size > MAX_TAGS) throw new AwsError('TagLimitExceeded', `Instance ${i.id} would have more than ${MAX_TAGS} tags`);
+        if (keys.size > MAX_TAGS) throw new FakeAwsError('TagLimitExceeded', `Instance ${i.id} would have more than ${MAX_TAGS} tags`);
       }
       for (const i of targets) for (const t of tags) i.tags.set(t.key!, t.value ?? '');
     } else if (tags.length === 0) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackFake } from './loopback-fake.js';
 
 /**
  * A fake EC2 instance metadata service, IMDSv2 only, on 127.0.0.1: `PUT /latest/api/token` with
@@ -25,28 +25,21 @@ export interface ImdsRequest {
 
 const MAX_TTL_SECONDS = 21_600;
 
-export class FakeImdsServer {
+export class FakeImdsServer extends LoopbackFake {
   readonly requests: ImdsRequest[] = [];
   private readonly tokens = new Map<string, number>();
   private readonly hanging = new Set<ServerResponse>();
   private hung = false;
 
   private constructor(
-    private readonly server: Server,
     private readonly identity: FakeImdsIdentity,
     private readonly now: () => number,
-  ) {}
-
-  static async start(identity: FakeImdsIdentity, now: () => number = Date.now): Promise<FakeImdsServer> {
-    const server = createServer();
-    const fake = new FakeImdsServer(server, identity, now);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => fake.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return fake;
+  ) {
+    super();
   }
 
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  static start(identity: FakeImdsIdentity, now: () => number = Date.now): Promise<FakeImdsServer> {
+    return new FakeImdsServer(identity, now).listen();
   }
 
   /** From now on, requests are held open without an answer (until close). */
@@ -54,10 +47,9 @@ export class FakeImdsServer {
     this.hung = true;
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     for (const res of this.hanging) res.destroy();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await super.close();
   }
 
   private paths(): Record<string, string> {
@@ -87,7 +79,7 @@ export class FakeImdsServer {
     };
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '').split('?')[0];
     const record: ImdsRequest = { method: req.method ?? '', path, status: 'hung' };
     this.requests.push(record);

@@ -66,7 +66,7 @@ describe('defaults', () => {
         retryBudget: { ratio: 0.2, minPerSecond: 10, windowMs: 10000, maxRetries: 2 },
         breaker: { enabled: true, failures: 5, cooldownMs: 5000, maxCooldownMs: 60000 },
       },
-      cloud: { adapter: 'local', ec2: { imdsTimeoutMs: 2000 } },
+      cloud: { adapter: 'local', ec2: { imdsTimeoutMs: 2000, deregistrationWaitMs: 300000 } },
       metrics: { namespace: 'Governor', storageResolution: 60, timeoutMs: 10000 },
       scaling: {
         minInstances: 1,
@@ -101,7 +101,7 @@ describe('defaults', () => {
 
 describe('CONFIG_SCHEMA', () => {
   /** Keys the type marks optional: they have no default. */
-  const OPTIONAL = new Set(['tasks.extraDir', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint', 'admin.secretFile', 'metrics.enabled', 'metrics.endpoint']);
+  const OPTIONAL = new Set(['tasks.extraDir', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint', 'cloud.ec2.targetGroupArn', 'cloud.ec2.elbEndpoint', 'admin.secretFile', 'metrics.enabled', 'metrics.endpoint']);
 
   function walk(node: SchemaNode, path: string, visit: (node: SchemaNode, path: string) => void): void {
     visit(node, path);
@@ -174,8 +174,13 @@ describe('malformed config files: every problem is reported at once', () => {
     { file: 'zero-instances.json', keys: ['scaling.minInstances', 'scaling.maxInstances'] },
     {
       file: 'bad-urls.yaml',
-      keys: ['proxy.origin', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint'],
+      keys: ['proxy.origin', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint', 'cloud.ec2.elbEndpoint'],
       mentions: ['proxy.origin = "ftp://origin.example/": expected an http:// or https:// URL'],
+    },
+    {
+      file: 'bad-target-group.yaml',
+      keys: ['cloud.ec2.targetGroupArn', 'cloud.ec2.deregistrationWaitMs'],
+      mentions: ['cloud.ec2.targetGroupArn = "edge-targets": expected'],
     },
     {
       file: 'bad-trusted-proxies.yaml',
@@ -288,7 +293,7 @@ describe('valid files', () => {
   it('loads JSON, keeping defaults beside the keys it sets', () => {
     const config = loadConfig({ file: fixture('valid.json'), env: {} });
     expect(config.proxy).toEqual({ ...defaultConfig().proxy, origin: 'http://127.0.0.1:9999', maxInFlight: 8 });
-    expect(config.cloud).toEqual({ adapter: 'ec2', ec2: { endpoint: 'http://127.0.0.1:4566', imdsTimeoutMs: 500 } });
+    expect(config.cloud).toEqual({ adapter: 'ec2', ec2: { endpoint: 'http://127.0.0.1:4566', imdsTimeoutMs: 500, deregistrationWaitMs: 300000 } });
     expect(config.stateDir).toBe(join(FIXTURES, '.governor'));
   });
 

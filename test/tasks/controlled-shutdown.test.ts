@@ -92,6 +92,24 @@ describe('controlled-shutdown task', () => {
     expect(h.blackboard.get(SHUTDOWN_KEYS.done)).toBe(true);
   });
 
+  it("with a load balancer target group, not-ready waits for markLeaving's deregistration up to cloud.ec2.deregistrationWaitMs more", async () => {
+    const cloud = region.cloudFor(id);
+    const markLeaving = cloud.markLeaving.bind(cloud);
+    cloud.markLeaving = async () => {
+      await clock.sleep(12_000); // the balancer's deregistration delay, longer than notReadyMs + phaseTimeoutMs
+      await markLeaving();
+    };
+    const targetGroupArn = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edge/0123456789abcdef';
+    const config = testConfig({ shutdown, cloud: { adapter: 'ec2', ec2: { targetGroupArn, deregistrationWaitMs: 20_000 } } });
+    h = new TaskHarness({ clock, config, cloud, proxy });
+    ask();
+    await drive(clock, h.run(controlledShutdown));
+    const notReady = progress().phases[0];
+    expect(notReady).toMatchObject({ name: 'not-ready', outcome: 'ok' });
+    expect(notReady.endedAt! - notReady.startedAt).toBe(12_000);
+    expect(h.blackboard.get(SHUTDOWN_KEYS.done)).toBe(true);
+  });
+
   it('a failed markLeaving is recorded, the wait still happens, the shutdown goes on', async () => {
     region.failures.failNext('markLeaving');
     ask();
