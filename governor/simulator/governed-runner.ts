@@ -1,6 +1,7 @@
 import * as FakeTimers from '@sinonjs/fake-timers';
 import { pino } from 'pino';
-import { VirtualClock, type Clock, type TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import { VirtualClock } from '../virtual-clock.js';
 import { FailureInjector, type CloudMethod } from '../cloud/failures.js';
 import { MemoryRegion, type MemoryCloud } from '../cloud/memory.js';
 import { parseConfig, type ConfigInput } from '../config.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { MemoryRegion } from '../../governor/cloud/memory.js';
 import { isGovError } from '../../governor/errors.js';
 import { describeCloudContract, sampleSummary } from './contract.js';

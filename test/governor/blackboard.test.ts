@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Blackboard, toJsonSafe } from '../../governor/blackboard.js';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 
 describe('Blackboard', () => {
   let clock: VirtualClock;

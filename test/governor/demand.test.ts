@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Blackboard } from '../../governor/blackboard.js';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { DEMAND_MAX_FACTOR, demandEstimate, demandOver } from '../../governor/demand.js';
 import { LOCAL_SERIES } from '../../governor/facts.js';
 

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { Governor } from '../../governor/governor.js';
 import type { Task } from '../../governor/task.js';
 import { TestRegion, testConfig } from '../tasks/context.js';

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Blackboard } from '../../governor/blackboard.js';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { Journal, RECENT_ENTRIES } from '../../governor/journal.js';
 import type { JournalEntry } from '../../governor/journal-types.js';
 import { createLogger } from '../../governor/log.js';

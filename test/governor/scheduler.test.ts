@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import cron from 'node-cron';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Blackboard } from '../../governor/blackboard.js';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { Cloud } from '../../governor/cloud/port.js';
 import type { GovernorConfig } from '../../governor/config-types.js';
 import { isGovError } from '../../governor/errors.js';

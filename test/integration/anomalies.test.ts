@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { PLAIN_FACTS } from '../../governor/facts.js';
 import type { Governor } from '../../governor/governor.js';
 import type { JournalQuery } from '../../governor/journal-types.js';

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { GovernorConfig } from '../../governor/config-types.js';
 import { testConfig } from '../tasks/context.js';
 import { VirtualRegion } from './virtual-region.js';

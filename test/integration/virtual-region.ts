@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import type { VirtualClock } from '../../governor/clock.js';
+import type { VirtualClock } from '../../governor/virtual-clock.js';
 import type { GovernorConfig } from '../../governor/config-types.js';
 import { Governor } from '../../governor/governor.js';
 import { loadTasks } from '../../governor/task-loader.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { Admission, type AdmissionLimits, type Refusal, type Ticket } from '../../proxy/admission.js';
 
 let clock: VirtualClock;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FleetModel, weightedPercentile } from '../../governor/simulator/fleet-model.js';
-import type { VirtualClock } from '../../governor/clock.js';
+import type { VirtualClock } from '../../governor/virtual-clock.js';
 import { SimInstance, attackerAddress } from '../../governor/simulator/instance-model.js';
 import { erlangC, stationaryWait } from '../../governor/simulator/queueing.js';
 

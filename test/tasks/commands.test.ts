@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { newCommandId } from '../../governor/cloud/ids.js';
 import type { LocalCloud } from '../../governor/cloud/local.js';
 import type { Cloud, Command } from '../../governor/cloud/port.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as FakeTimers from '@sinonjs/fake-timers';
 import { pino } from 'pino';
 import { Blackboard } from '../../governor/blackboard.js';
-import type { VirtualClock } from '../../governor/clock.js';
+import type { VirtualClock } from '../../governor/virtual-clock.js';
 import { FailureInjector } from '../../governor/cloud/failures.js';
 import { LocalCloud } from '../../governor/cloud/local.js';
 import type { Cloud } from '../../governor/cloud/port.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { defaultConfig } from '../../governor/config.js';
 import { isGovError } from '../../governor/errors.js';
 import controlledShutdown, {

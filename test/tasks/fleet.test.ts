@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { SignalSummary } from '../../governor/cloud/port.js';
 import type { RankedInstance } from '../../governor/coordination.js';
 import { FLEET_SERIES, PLAIN_FACTS } from '../../governor/facts.js';

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { RankedInstance } from '../../governor/coordination.js';
 import { PLAIN_FACTS } from '../../governor/facts.js';
 import { Governor } from '../../governor/governor.js';

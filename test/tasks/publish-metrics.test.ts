@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Blackboard } from '../../governor/blackboard.js';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import { metricsTarget } from '../../governor/cloud/metrics.js';
 import type { ConfigInput } from '../../governor/config.js';
 import { FLEET_SERIES, LOCAL_SERIES } from '../../governor/facts.js';

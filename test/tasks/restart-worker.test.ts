@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { Cloud } from '../../governor/cloud/port.js';
 import type { ConfigInput } from '../../governor/config.js';
 import type { Intent } from '../../governor/facts.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import cron from 'node-cron';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Blackboard } from '../../governor/blackboard.js';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { Cloud } from '../../governor/cloud/port.js';
 import { defaultConfig } from '../../governor/config.js';
 import type { Intent } from '../../governor/facts.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { ConfigInput } from '../../governor/config.js';
 import { PLAIN_FACTS } from '../../governor/facts.js';
 import controlledShutdown, { SHUTDOWN_KEYS } from '../../tasks/controlled-shutdown.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { SignalSummary } from '../../governor/cloud/port.js';
 import type { ConfigInput } from '../../governor/config.js';
 import { launchToken, membershipGeneration, type LaunchAttempt, type RankedInstance } from '../../governor/coordination.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { Cloud } from '../../governor/cloud/port.js';
 import signals, { CACHE_KEYS } from '../../tasks/signals.js';
 import { TaskHarness, testConfig } from './context.js';

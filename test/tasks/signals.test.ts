@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock } from '../../governor/clock.js';
+import { VirtualClock } from '../../governor/virtual-clock.js';
 import type { Cloud, SignalSummary } from '../../governor/cloud/port.js';
 import { ANOMALY_SERIES, LOCAL_SERIES, PLAIN_FACTS } from '../../governor/facts.js';
 import signals, { SIGNAL_KEYS } from '../../tasks/signals.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Blackboard } from '../../../governor/blackboard.js';
-import { VirtualClock } from '../../../governor/clock.js';
+import { VirtualClock } from '../../../governor/virtual-clock.js';
 import type { InstanceInfo, SignalSummary } from '../../../governor/cloud/port.js';
 import { normalizeSummary } from '../../../governor/cloud/port-input.js';
 import { isGovError } from '../../../governor/errors.js';

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VirtualClock, type TimerHandle } from '../../../governor/clock.js';
+import type { TimerHandle } from '../../../governor/clock.js';
+import { VirtualClock } from '../../../governor/virtual-clock.js';
 import { isGovError } from '../../../governor/errors.js';
 import { CONTROL_KEYS } from '../../../governor/operator/control.js';
 import { commandChannel, type OperatorChannel } from '../../../governor/operator/channels.js';

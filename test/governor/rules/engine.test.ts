@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Engine } from 'json-rules-engine';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Blackboard } from '../../../governor/blackboard.js';
-import { VirtualClock } from '../../../governor/clock.js';
+import { VirtualClock } from '../../../governor/virtual-clock.js';
 import { RuleRunner } from '../../../governor/rules/engine.js';
 import type { LoadedRuleSet } from '../../../governor/rules/types.js';
 import { formatRuleErrors, validateRuleDir, validateRuleFiles } from '../../../governor/rules/validate.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Blackboard } from '../../../governor/blackboard.js';
-import { VirtualClock } from '../../../governor/clock.js';
+import { VirtualClock } from '../../../governor/virtual-clock.js';
 import { RuleRunner } from '../../../governor/rules/engine.js';
 import { RuleReloader } from '../../../governor/rules/reloader.js';
 
