@@ -10,7 +10,7 @@ import { createLogger } from './log.js';
 import { runInstance } from './instance.js';
 import { operatorCliCommands } from './operator/cli-commands.js';
 import { startRegion } from './region/up.js';
-import { simulateCommand } from './simulator/cli.js';
+import { simulateCommand } from './simulator/command.js';
 import { formatLoadTick, runLoad } from './region/load.js';
 import { runRulesCheck } from './rules/check.js';
 import { fetchFleetState, formatFleetState } from './state-view.js';

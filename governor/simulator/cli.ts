@@ -6,47 +6,7 @@ import { progressBar, type SimOutput } from './progress.js';
 import { POLICY_CHOICES, runSimulation, type PolicyChoice } from './run.js';
 import { DEFAULT_OBJECTIVE, formatScoreTable } from './scoring.js';
 import { NO_FAULTS, type FaultSpec, type RunSpec } from './spec.js';
-import { TRACE_NAMES, resolveTrace } from './traces.js';
-import { tuneHeapForSimulation } from './heap.js';
-
-export const SIMULATE_SUMMARY = 'replay a traffic trace against the real governor (and AWS, Kubernetes, Knative policies) under virtual time';
-
-export const SIMULATE_USAGE = [
-  'governor simulate --trace NAME|FILE --out DIR [--rules DIR] [--policy governor|asg|hpa|kpa|all]',
-  '    [--instances N] [--seed N] [--config FILE] [--duration S] [--rate R] [--min N] [--max N] [--target F]',
-  '    [--capacity RPS] [--servers C] [--boot S|MIN..MAX] [--drain S]',
-  '    [--api-failures F] [--never-boot F] [--busy-loop AT[:DURATION[:SPIN]]] [--skew MS] [--crashes N]',
-  '    [--slo-busy F] [--slo-p95 MS] [--driver tick|cron]',
-  `  traces: ${TRACE_NAMES.join(', ')}, or a CSV file of time,rate[,clients]`,
-].join('\n');
-
-/** node:util parseArgs options of `governor simulate`. */
-export const SIMULATE_OPTIONS = {
-  trace: { type: 'string' },
-  out: { type: 'string' },
-  rules: { type: 'string' },
-  policy: { type: 'string' },
-  instances: { type: 'string' },
-  seed: { type: 'string' },
-  config: { type: 'string', short: 'c' },
-  duration: { type: 'string' },
-  rate: { type: 'string' },
-  min: { type: 'string' },
-  max: { type: 'string' },
-  target: { type: 'string' },
-  capacity: { type: 'string' },
-  servers: { type: 'string' },
-  boot: { type: 'string' },
-  drain: { type: 'string' },
-  'api-failures': { type: 'string' },
-  'never-boot': { type: 'string' },
-  'busy-loop': { type: 'string' },
-  skew: { type: 'string' },
-  crashes: { type: 'string' },
-  'slo-busy': { type: 'string' },
-  'slo-p95': { type: 'string' },
-  driver: { type: 'string' },
-} as const;
+import { resolveTrace } from './traces.js';
 
 export type SimulateValues = FlagValues;
 
@@ -144,14 +104,3 @@ export async function runSimulateCommand(values: SimulateValues, out: SimOutput)
   out.write(`${violations.length} invariant violation(s):\n${violations.slice(0, 20).map((v) => `  ${v}`).join('\n')}\n`);
   return 1;
 }
-
-/** The command record for governor/cli.ts's table (its `run` writes to stdout). */
-export const simulateCommand = {
-  summary: SIMULATE_SUMMARY,
-  usage: SIMULATE_USAGE,
-  options: SIMULATE_OPTIONS,
-  run: (values: SimulateValues) => {
-    tuneHeapForSimulation(); // this process exists to simulate
-    return runSimulateCommand(values, process.stdout);
-  },
-};
