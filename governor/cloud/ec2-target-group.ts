@@ -69,9 +69,9 @@ export class TargetGroupMembership {
   /**
    * DeregisterTargets of this instance on `port`, then waits (by the SDK's waiter, polling
    * DescribeTargetHealth) until the balancer reports it unused or not registered, at most
-   * deregistrationWaitMs, or until `signal` aborts.
+   * deregistrationWaitMs.
    */
-  async deregister(port: number, method: string, signal?: AbortSignal): Promise<Deregistration> {
+  async deregister(port: number, method: string): Promise<Deregistration> {
     const target = { TargetGroupArn: this.opts.arn, Targets: [{ Id: this.instanceId, Port: port }] };
     try {
       await this.elb.send(new DeregisterTargetsCommand(target));
@@ -82,12 +82,11 @@ export class TargetGroupMembership {
     const maxWaitTime = Math.max(pollSeconds + 1, Math.floor(this.opts.deregistrationWaitMs / 1000));
     try {
       await waitUntilTargetDeregistered(
-        { client: this.elb, maxWaitTime, minDelay: pollSeconds, maxDelay: Math.max(pollSeconds, 15), ...(signal ? { abortSignal: signal } : {}) },
+        { client: this.elb, maxWaitTime, minDelay: pollSeconds, maxDelay: Math.max(pollSeconds, 15) },
         target,
       );
       return 'deregistered';
     } catch (err) {
-      if (signal?.aborted) throw err;
       if ((err as { name?: string }).name === 'TimeoutError') return 'still-draining';
       throw ec2CloudError(method, err);
     }

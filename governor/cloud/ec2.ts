@@ -84,23 +84,19 @@ const MAX_REMEMBERED_ACKS = 100;
 const MAX_OUTCOME_LENGTH = 512;
 const FLEET_STATES = ['pending', 'running', 'shutting-down'];
 
-/** The port of the proxy endpoint a target group sends traffic to; GOV_ERR_CLOUD_BAD_REQUEST without one. */
+/**
+ * The port of the proxy endpoint a target group sends traffic to, from endpoints checked by
+ * normalizeEndpoints (so the URL parses); GOV_ERR_CLOUD_BAD_REQUEST without a proxy endpoint.
+ */
 function proxyPort(endpoints: Endpoints): number {
-  const bad = () =>
-    new GovError('GOV_ERR_CLOUD_BAD_REQUEST', 'markRunning: a target group needs the proxy endpoint with a port (e.g. http://10.0.0.5:8080)', {
+  if (endpoints.proxy === undefined) {
+    throw new GovError('GOV_ERR_CLOUD_BAD_REQUEST', 'markRunning: a target group needs the proxy endpoint with a port (e.g. http://10.0.0.5:8080)', {
       method: 'markRunning',
-      proxy: endpoints.proxy ?? null,
+      proxy: null,
     });
-  if (typeof endpoints.proxy !== 'string') throw bad();
-  let url: URL;
-  try {
-    url = new URL(endpoints.proxy);
-  } catch {
-    throw bad();
   }
-  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-  if (!Number.isInteger(port) || port < 1) throw bad();
-  return port;
+  const url = new URL(endpoints.proxy);
+  return Number(url.port || (url.protocol === 'https:' ? 443 : 80));
 }
 
 function configError(key: string, message: string, value?: unknown): GovError {
@@ -268,7 +264,10 @@ export class Ec2Cloud implements Cloud {
   markRunning(endpoints: Endpoints): Promise<void> {
     return this.call('markRunning', async () => {
       this.requirePhase('markRunning', ['active']);
-      const tags = endpointTags(normalizeEndpoints(endpoints));
+      const checked = normalizeEndpoints(endpoints);
+      // checked before anything is written: a call refused for its input changes nothing
+      const port = this.targetGroup === undefined ? undefined : proxyPort(checked);
+      const tags = endpointTags(checked);
       const set: Tag[] = [{ Key: TAG.state, Value: 'running' }];
       const unset: Tag[] = [];
       for (const [Key, Value] of Object.entries(tags)) {
@@ -277,8 +276,7 @@ export class Ec2Cloud implements Cloud {
       }
       await this.ec2.send(new CreateTagsCommand({ Resources: [this.me.id], Tags: set }));
       if (unset.length > 0) await this.ec2.send(new DeleteTagsCommand({ Resources: [this.me.id], Tags: unset }));
-      if (this.targetGroup !== undefined) {
-        const port = proxyPort(endpoints);
+      if (this.targetGroup !== undefined && port !== undefined) {
         await this.targetGroup.register(port, 'markRunning');
         this.targetPort = port;
         this.log?.info({ targetGroup: this.targetGroup.arn, port }, 'registered with the load balancer target group');

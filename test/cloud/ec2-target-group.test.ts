@@ -68,6 +68,15 @@ describe('the ec2 adapter with a load balancer target group', () => {
     expect(String((noProxy as Error).message)).toMatch(/a target group needs the proxy endpoint/);
   });
 
+  it('refuses a markRunning without a proxy endpoint before writing anything', async () => {
+    const { id, cloud } = await setUp();
+    const err = await cloud.markRunning({ admin: 'http://127.0.0.1:9090' }).catch((e: unknown) => e);
+    expect(isGovError(err, 'GOV_ERR_CLOUD_BAD_REQUEST')).toBe(true);
+    expect(fake.instance(id)!.tags['governor:state']).toBeUndefined();
+    expect(fake.callsOf('CreateTags')).toEqual([]);
+    expect(elb.calls).toEqual([]);
+  });
+
   it('leaving before ever registering calls no load balancer API', async () => {
     const { cloud } = await setUp();
     await cloud.markLeaving();
