@@ -164,7 +164,12 @@ export type Usability =
 
 /** Whether `entry` is fresh at epoch ms `now`: the policy's `!stale()`, computed the same way from the stored figures. */
 export function isFresh(entry: CacheEntry, now: number): boolean {
-  return !(entry.maxAge <= entry.initialAge + (now - entry.responseTime) / 1000);
+  return !(entry.maxAge <= ageAt(entry, now));
+}
+
+/** The policy's age() of `entry` at epoch ms `now`, in seconds, from the figures stored with it. */
+function ageAt(entry: CacheEntry, now: number): number {
+  return entry.initialAge + (now - entry.responseTime) / 1000;
 }
 
 /**
@@ -190,7 +195,7 @@ export function usableOnError(entry: CacheEntry): boolean {
 
 /** The Age to send with a response served from `entry` at epoch ms `now`, in whole seconds: Math.round(policy.age()). */
 export function ageOf(entry: CacheEntry, now: number): number {
-  return Math.round(entry.initialAge + (now - entry.responseTime) / 1000);
+  return Math.round(ageAt(entry, now));
 }
 
 /** The conditional headers to revalidate `entry` with: If-None-Match and/or If-Modified-Since. */

@@ -482,11 +482,11 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   }
 }
 
-/** A client connection: the request in progress, bytes read when its previous response ended, the client's address. */
+/** A client connection: the request in progress, bytes read when its previous response ended, its peer's address. */
 interface Connection {
   current?: ClientExchange;
   bytesReadBefore: number;
-  /** clientAddress(socket), once per connection rather than per request. */
+  /** clientAddress(socket): the peer (a client, or a trusted proxy), once per connection rather than per request. */
   address: string;
 }
 

@@ -36,7 +36,6 @@ export interface MemoryCommandAck {
 const EXPIRED_OUTCOME = 'expired';
 const MAX_OUTCOME_LENGTH = 512;
 
-/** A record as handed out: its nested summary and endpoints copied too (records hold nothing deeper). */
 /** Freezes a record about to be stored, with its summary and endpoints: stored records are shared, never changed. */
 function frozenRecord(record: InstanceRecord): InstanceRecord {
   if (record.summary) Object.freeze(record.summary);
@@ -52,8 +51,8 @@ const copy = <T>(value: T): T => structuredClone(value);
  * in one process. Every method is synchronous; the adapter (`MemoryCloud`) wraps them as the
  * port's promises. Contract: an id and a launch token are used once; records are frozen and
  * handed out as they are stored (an update stores a new record, so a record handed out never
- * changes: it is a snapshot); terminated instances stay as history; commands behave as the local CommandStore's
- * (delivered to their target only, until they expire or are acknowledged).
+ * changes: it is a snapshot); terminated instances stay as history; commands behave as the
+ * local CommandStore's (delivered to their target only, until they expire or are acknowledged).
  */
 export class MemoryRegion {
   readonly failures: FailureInjector;
