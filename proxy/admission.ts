@@ -34,11 +34,19 @@ export interface DrainResult {
   abandoned: number;
 }
 
-/** One request's place: waiting in the queue, holding a slot, or done with admission. */
-interface Entry {
-  applicant: Applicant;
-  enqueuedAt: number;
-  state: 'queued' | 'admitted' | 'left';
+/** One request's place: waiting in the queue, holding a slot, or done with admission; its own ticket. */
+class Entry implements Ticket {
+  state: 'queued' | 'admitted' | 'left' = 'left';
+
+  constructor(
+    private readonly admission: Admission,
+    readonly applicant: Applicant,
+    readonly enqueuedAt: number,
+  ) {}
+
+  leave(): void {
+    this.admission.leave(this);
+  }
 }
 
 interface DrainWaiter {
@@ -85,8 +93,7 @@ export class Admission {
   }
 
   enter(applicant: Applicant): Ticket {
-    const entry: Entry = { applicant, enqueuedAt: this.clock.now(), state: 'left' };
-    const ticket: Ticket = { leave: () => this.leave(entry) };
+    const entry = new Entry(this, applicant, this.clock.now());
     if (this.isDraining) {
       applicant.refused('draining');
     } else if (this.admittedCount < this.limits.maxInFlight && this.queue.size === 0) {
@@ -100,7 +107,7 @@ export class Admission {
       this.queue.add(entry);
       this.armQueueTimer();
     }
-    return ticket;
+    return entry;
   }
 
   /**
@@ -133,7 +140,8 @@ export class Admission {
     for (const waiter of this.drainWaiters) this.endDrain(waiter);
   }
 
-  private leave(entry: Entry): void {
+  /** @internal What `Ticket.leave()` does. */
+  leave(entry: Entry): void {
     const was = entry.state;
     entry.state = 'left';
     if (was === 'admitted') {

@@ -69,19 +69,14 @@ export class CircuitBreaker {
   }
 
   private permit(probe: boolean): BreakerPermit {
-    let settled = false;
-    const settle = (outcome: 'ok' | 'failed' | 'unknown'): void => {
-      if (settled) return;
-      settled = true;
-      if (probe) this.probing = false;
-      if (outcome === 'ok') this.onSuccess();
-      else if (outcome === 'failed') this.onFailure(probe);
-    };
-    return {
-      succeeded: () => settle('ok'),
-      failed: () => settle('failed'),
-      abandoned: () => settle('unknown'),
-    };
+    return new Permit(this, probe);
+  }
+
+  /** @internal A permit's one outcome ('unknown': abandoned, neither success nor failure). */
+  settle(probe: boolean, outcome: 'ok' | 'failed' | 'unknown'): void {
+    if (probe) this.probing = false;
+    if (outcome === 'ok') this.onSuccess();
+    else if (outcome === 'failed') this.onFailure(probe);
   }
 
   private onSuccess(): void {
@@ -108,5 +103,33 @@ export class CircuitBreaker {
     this.openedCount++;
     this.consecutiveFailures = 0;
     this.openUntil = this.now() + this.cooldownMs;
+  }
+}
+
+/** One attempt's permit: the first of succeeded / failed / abandoned counts, later calls do nothing. */
+class Permit implements BreakerPermit {
+  private settled = false;
+
+  constructor(
+    private readonly breaker: CircuitBreaker,
+    private readonly probe: boolean,
+  ) {}
+
+  succeeded(): void {
+    this.settle('ok');
+  }
+
+  failed(): void {
+    this.settle('failed');
+  }
+
+  abandoned(): void {
+    this.settle('unknown');
+  }
+
+  private settle(outcome: 'ok' | 'failed' | 'unknown'): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.breaker.settle(this.probe, outcome);
   }
 }

@@ -261,7 +261,7 @@ export class CacheLayer {
             origin.discard();
             return land();
           }
-          void origin.stream(undefined, tap).then(land);
+          origin.stream(undefined, tap, land);
         },
         failed: land,
       },

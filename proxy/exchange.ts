@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Ticket } from './admission.js';
 import type { OriginExchange } from './forward.js';
 
 /**
@@ -22,7 +23,9 @@ export interface ClientExchange {
   deadlineAt: number;
   /** The proxy ended the response early (origin failure, client timeout, limit): not the client going away. */
   endedByProxy: boolean;
-  /** The request to the origin, once admitted. */
+  /** Its place in admission, once it asked for the origin: left when the response closes. */
+  ticket?: Ticket;
+  /** The request to the origin, once admitted: aborted when the response closes. */
   origin?: OriginExchange;
 }
 

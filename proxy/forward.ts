@@ -106,11 +106,18 @@ const FAILURE_STATUSES = new Set([502, 503, 504]);
  *   `Content-Length: 0` and sends the body anyway, which the origin reads as a second request
  *   (#1343, #960); that pass is removed and Node frames bodies by the forwarded headers.
  * The origin request is taken from http-proxy through its `buffer` option: http-proxy pipes
- * `buffer` into the origin request right after creating it, before its head is written.
+ * `buffer` into the origin request right after creating it, before its head is written. The
+ * option is set on the proxy's own options object for the synchronous `web()` call only, and the
+ * method is lent on the incoming request like the headers: per-call options would make
+ * http-proxy copy its whole options object for every request.
  */
 export class Forwarder {
   private readonly agent: http.Agent;
   private readonly proxy: httpProxy;
+  /** The options object http-proxy reads at every `web()` call (its own, not a copy). */
+  private readonly proxyOptions: httpProxy.ServerOptions;
+  /** http-proxy's `web(req, res, callback)`: the form without per-call options, which its code takes and its typings do not list. */
+  private readonly web: (req: IncomingMessage, res: ServerResponse, onError: (err: Error) => void) => void;
   private readonly pathPrefix: string;
 
   constructor(readonly options: ForwarderOptions) {
@@ -124,7 +131,9 @@ export class Forwarder {
       hostname: origin.hostname.replace(/^\[|\]$/g, ''),
       port: origin.port || (secure ? '443' : '80'),
     };
-    this.proxy = httpProxy.createProxyServer({ target, agent: this.agent, selfHandleResponse: true });
+    this.proxyOptions = { target, agent: this.agent, selfHandleResponse: true };
+    this.proxy = httpProxy.createProxyServer(this.proxyOptions);
+    this.web = (this.proxy.web as unknown as Forwarder['web']).bind(this.proxy);
     // deleteLength breaks chunked DELETE/OPTIONS bodies (#1343); the passes array is http-proxy's own list.
     const server = this.proxy as httpProxy & { webPasses: Array<{ name: string }> };
     server.webPasses = server.webPasses.filter((pass) => pass.name !== 'deleteLength');
@@ -150,13 +159,18 @@ export class Forwarder {
    */
   open(request: OriginRequest, source: UpstreamSource, onError: (err: Error) => void): void {
     const { req, res } = request.client;
-    const own = req.headers;
+    const ownHeaders = req.headers;
+    const ownMethod = req.method;
     // Lent for the synchronous web() call only: http-proxy copies them into the origin request.
     req.headers = request.headers as IncomingHttpHeaders;
+    req.method = request.method;
+    this.proxyOptions.buffer = source as unknown as Stream;
     try {
-      this.proxy.web(req, res, { method: request.method, buffer: source as unknown as Stream }, onError);
+      this.web(req, res, onError);
     } finally {
-      req.headers = own;
+      req.headers = ownHeaders;
+      req.method = ownMethod;
+      this.proxyOptions.buffer = undefined;
     }
   }
 
@@ -184,6 +198,8 @@ export class OriginExchange {
   private sink: ServerResponse | undefined;
   private readonly source: UpstreamSource = { pipe: (upstream) => this.onUpstream(upstream) };
   private streamDone: ((outcome: StreamOutcome) => void) | undefined;
+  /** The origin socket's idle timeout this attempt armed last (ms). */
+  private armedMs = 0;
 
   constructor(
     private readonly forwarder: Forwarder,
@@ -226,31 +242,30 @@ export class OriginExchange {
 
   /**
    * Streams the origin response body to `res` (whose head the caller wrote), also to `tap` when
-   * given; without `res`, only to `tap`. Resolves how it ended; an origin failure mid-body
-   * destroys `res` (a cut response).
+   * given; without `res`, only to `tap`. `done`, when given, is called once with how it ended; an
+   * origin failure mid-body destroys `res` (a cut response).
    */
-  stream(res: ServerResponse | undefined, tap?: BodyTap): Promise<StreamOutcome> {
+  stream(res: ServerResponse | undefined, tap?: BodyTap, done?: (outcome: StreamOutcome) => void): void {
     const response = this.response;
     if (response === undefined || this.phase !== 'waiting') throw new Error('stream() needs a response head not yet streamed');
     this.phase = 'streaming';
     this.sink = res;
+    this.streamDone = done;
     const { bytesOut, upstreamTimeoutMs } = this.forwarder.options;
-    this.upstream?.setTimeout(upstreamTimeoutMs);
-    return new Promise((resolve) => {
-      this.streamDone = resolve;
-      response.on('data', (chunk: Buffer) => {
-        if (res !== undefined) bytesOut(chunk.length);
-        tap?.data(chunk);
-      });
-      response.once('end', () => {
-        if (this.phase !== 'streaming') return;
-        if (response.complete) tap?.end();
-        this.finish({ ended: 'ok' });
-      });
-      response.once('error', (err) => this.onStreamError(err));
-      if (res === undefined) response.resume();
-      else response.pipe(res);
+    // The socket's idle timeout is already upstreamTimeoutMs unless the deadline shortened it.
+    if (this.armedMs !== upstreamTimeoutMs) this.upstream?.setTimeout(upstreamTimeoutMs);
+    response.on('data', (chunk: Buffer) => {
+      if (res !== undefined) bytesOut(chunk.length);
+      tap?.data(chunk);
     });
+    response.once('end', () => {
+      if (this.phase !== 'streaming') return;
+      if (response.complete) tap?.end();
+      this.finish({ ended: 'ok' });
+    });
+    response.once('error', (err) => this.onStreamError(err));
+    if (res === undefined) response.resume();
+    else response.pipe(res);
   }
 
   /** Reads and discards the response body (a 304 or an error answered otherwise), freeing the connection. */
@@ -291,7 +306,8 @@ export class OriginExchange {
 
   /** Arms the socket idle timeout: `phaseMs`, or less when the total deadline comes first. */
   private arm(upstream: ClientRequest, phaseMs: number): void {
-    upstream.setTimeout(Math.max(1, Math.min(phaseMs, this.request.deadlineAt - Date.now())));
+    this.armedMs = Math.max(1, Math.min(phaseMs, this.request.deadlineAt - Date.now()));
+    upstream.setTimeout(this.armedMs);
   }
 
   private onSocket(upstream: ClientRequest, socket: Socket): void {

@@ -277,17 +277,12 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   }
 
   sendAdmitted(exchange: ClientExchange, request: OriginRequest, handlers: OriginHandlers): void {
-    const { res } = exchange;
-    const ticket = this.admission.enter({
+    exchange.ticket = this.admission.enter({
       admitted: (waitedMs) => {
         this.stats.admitted(waitedMs);
         exchange.origin = this.forwarder.send(request, handlers);
       },
       refused: (reason) => this.shed(exchange, reason),
-    });
-    res.once('close', () => {
-      ticket.leave();
-      exchange.origin?.abort();
     });
   }
 
@@ -308,7 +303,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
       origin.abort();
       return this.fail(exchange, 'GOV_ERR_PROXY_UPSTREAM_FAILED');
     }
-    void origin.stream(res, tap);
+    origin.stream(res, tap);
   }
 
   reply(exchange: ClientExchange, status: number, headers: string[], body: Buffer | undefined): void {
@@ -418,6 +413,8 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
 
   private onResponseClosed(exchange: ClientExchange, connection: Connection | undefined): void {
     const { req, res } = exchange;
+    exchange.ticket?.leave();
+    exchange.origin?.abort();
     if (connection !== undefined) {
       if (connection.current === exchange) connection.current = undefined;
       connection.bytesReadBefore = req.socket.bytesRead;
