@@ -3,8 +3,9 @@
 // stated in. A ratio measured in one run compares fairly on a noisy machine; absolute figures
 // depend on the machine and whatever else runs on it.
 //
-//   npm run build && node test/bench/proxy.mjs [--duration 5] [--latency-duration 3]
+//   npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
 //                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
+//                                              [--targets node,gov-hit,...] (default: all)
 //
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
 // (a bare Node server with as many workers) answering the same bytes:
@@ -15,10 +16,15 @@
 //   hp-default  http-proxy with its defaults (a new origin connection per request)
 //   nginx-pass  nginx proxy_pass to a keep-alive upstream
 //   nginx-cache nginx proxy_cache, every request a hit
-// Throughput is closed-loop (wrk: --connections connections for --duration s); latency is
+// Throughput is closed-loop (wrk: --connections connections for --duration s), in --rounds
+// rounds that visit every target in turn, so that a slow spell of a shared machine falls on
+// every target alike: a target's figures are its median round, and a ratio is the median of the
+// per-round ratios (each from two runs seconds apart), printed with its spread. CPU per request
+// is the target's processes' user + system time over a run divided by its requests: unlike
+// req/s, it does not depend on how the cores were shared with wrk and the origin. Latency is
 // measured again at a fixed rate (autocannon, half the slowest target's throughput for that
 // size, so that every target can sustain it). Memory is each target's resident set per worker,
-// sampled halfway through its closed-loop run. nginx and wrk come from Debian: the script
+// sampled halfway through its first closed-loop run. nginx and wrk come from Debian: the script
 // installs them (apt-get) when they are missing and it runs as root, and says how otherwise.
 import { Buffer } from 'node:buffer';
 import { spawn, spawnSync, fork } from 'node:child_process';
@@ -43,10 +49,12 @@ const { values: args } = parseArgs({
     port: { type: 'string' },
     origin: { type: 'string' },
     workers: { type: 'string', default: '1' },
-    duration: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '5' },
     'latency-duration': { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     sizes: { type: 'string', default: '1024,102400' },
+    targets: { type: 'string' },
     'no-install': { type: 'boolean', default: false },
   },
 });
@@ -272,8 +280,28 @@ function toMs(text) {
   return Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2]];
 }
 
-/** Closed-loop load with wrk; memory sampled halfway. */
-async function closedLoop(url, seconds, pid) {
+/** CPU time (user + system) of `pid` and its descendants, in ms (Linux /proc, clock ticks of 10 ms). */
+function cpuMs(pid) {
+  let ticks = 0;
+  for (const one of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${one}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10;
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+};
+
+/** Closed-loop load with wrk (after a 1 s warm-up when `warmUp`); memory sampled halfway. */
+async function closedLoop(url, seconds, pid, warmUp) {
   const run = (duration) =>
     new Promise((resolve, reject) => {
       const child = spawn('wrk', ['-t1', `-c${args.connections}`, `-d${duration}s`, '--latency', url]);
@@ -282,17 +310,20 @@ async function closedLoop(url, seconds, pid) {
       child.on('error', reject);
       child.on('exit', () => resolve(out));
     });
-  await run(1); // warm-up: connections, JIT, pools, the cache
+  if (warmUp) await run(1); // connections, JIT, pools, the cache
   let memory = 0;
   const sampler = setTimeout(() => (memory = memoryPerWorker(pid)), (seconds * 1000) / 2);
+  const cpuBefore = cpuMs(pid);
   const out = await run(seconds);
+  const cpu = cpuMs(pid) - cpuBefore;
   clearTimeout(sampler);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? '';
-  return { rps, p50, p99, non2xx, errors, memory };
+  return { rps, p50, p99, non2xx, errors, memory, cpuUsPerRequest: (cpu * 1000) / requests };
 }
 
 /** Fixed-rate load with autocannon: latency when nobody is saturated. */
@@ -313,6 +344,13 @@ async function runBench() {
     console.error('dist/ is missing: run npm run build first (npm run bench:proxy does)');
     process.exit(2);
   }
+  const names = ['node', 'gov-hit', 'gov-miss', 'hp-ka', 'hp-default', 'nginx-pass', 'nginx-cache'];
+  const selected = args.targets === undefined ? names : args.targets.split(',');
+  const unknown = selected.filter((name) => !names.includes(name));
+  if (unknown.length > 0) {
+    console.error(`unknown --targets ${unknown.join(', ')}; expected some of ${names.join(', ')}`);
+    process.exit(2);
+  }
   const { nginx } = ensureTools();
   const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const started = [];
@@ -330,7 +368,7 @@ async function runBench() {
     const cachePort = await freePort();
     const ngx = await startNginx(nginx, dir, origin.url, passPort, cachePort);
     started.push(ngx);
-    const targets = [
+    const allTargets = [
       ['node', servers.node, (size) => `/n/${size}`],
       ['gov-hit', servers.governor, (size) => `/c/${size}`],
       ['gov-miss', servers.governor, (size) => `/n/${size}`],
@@ -339,17 +377,25 @@ async function runBench() {
       ['nginx-pass', { url: `http://${HOST}:${passPort}`, pid: ngx.pid }, (size) => `/n/${size}`],
       ['nginx-cache', { url: `http://${HOST}:${cachePort}`, pid: ngx.pid }, (size) => `/c/${size}`],
     ];
+    const targets = allTargets.filter(([name]) => selected.includes(name));
     const seconds = Number(args.duration);
+    const rounds = Number(args.rounds);
     const latencySeconds = Number(args['latency-duration']);
     const results = [];
     for (const size of args.sizes.split(',').map(Number)) {
-      const rows = [];
-      for (const [name, server, path] of targets) {
-        const url = server.url + path(size);
-        process.stdout.write(`${name} ${size} B ... `);
-        const closed = await closedLoop(url, seconds, server.pid);
-        console.log(`${Math.round(closed.rps)} req/s`);
-        rows.push({ name, size, url, closed });
+      const rows = targets.map(([name, server, path]) => ({ name, size, url: server.url + path(size), pid: server.pid, runs: [] }));
+      for (let round = 0; round < rounds; round++) {
+        process.stdout.write(`${size} B, round ${round + 1}/${rounds}:`);
+        for (const row of rows) {
+          const run = await closedLoop(row.url, seconds, row.pid, round === 0);
+          row.runs.push(run);
+          process.stdout.write(` ${row.name} ${Math.round(run.rps)}`);
+        }
+        process.stdout.write('\n');
+      }
+      for (const row of rows) {
+        const byRps = [...row.runs].sort((a, b) => a.rps - b.rps);
+        row.closed = { ...byRps[Math.floor((byRps.length - 1) / 2)], memory: row.runs[0].memory, cpuUsPerRequest: median(row.runs.map((run) => run.cpuUsPerRequest)) };
       }
       const rate = Math.max(100, Math.floor((0.5 * Math.min(...rows.map((row) => row.closed.rps))) / 100) * 100);
       for (const row of rows) row.fixed = { rate, ...(await fixedRate(row.url, rate, latencySeconds)) };
@@ -366,13 +412,15 @@ const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digit
 
 function report(results, seconds) {
   console.log(
-    `\n${args.connections} connections, ${seconds} s closed-loop per target, ${WORKERS} worker(s) per target, node ${process.version}, wrk + autocannon on 127.0.0.1\n`,
+    `\n${args.connections} connections, ${args.rounds} rounds of ${seconds} s closed-loop per target (median round shown), ${WORKERS} worker(s) per target, node ${process.version}, wrk + autocannon on 127.0.0.1\n`,
   );
   console.table(
     results.map((row) => ({
       target: row.name,
       size: row.size >= 1024 ? `${row.size / 1024} KiB` : `${row.size} B`,
       'req/s': Math.round(row.closed.rps),
+      'spread req/s': `${Math.round(Math.min(...row.runs.map((run) => run.rps)))}-${Math.round(Math.max(...row.runs.map((run) => run.rps)))}`,
+      'CPU us/req': fmt(row.closed.cpuUsPerRequest, 1),
       'p50 ms': fmt(row.closed.p50),
       'p99 ms': fmt(row.closed.p99),
       [`@rate req/s`]: row.fixed.rate,
@@ -397,18 +445,23 @@ function report(results, seconds) {
     for (const [a, b, target] of pairs) {
       const x = of(a);
       const y = of(b);
+      if (x === undefined || y === undefined) continue;
+      const perRound = x.runs.map((run, i) => run.rps / y.runs[i].rps);
+      const ratio = median(perRound);
       ratios.push({
         size: size >= 1024 ? `${size / 1024} KiB` : `${size} B`,
         ratio: `${a} / ${b}`,
-        'req/s': fmt(x.closed.rps / y.closed.rps),
+        'req/s': fmt(ratio),
+        'per round': perRound.map((one) => fmt(one)).join(' '),
+        'CPU/req': fmt(x.closed.cpuUsPerRequest / y.closed.cpuUsPerRequest),
         'p50 (closed)': fmt(x.closed.p50 / y.closed.p50),
         'p99 (closed)': fmt(x.closed.p99 / y.closed.p99),
         'p99 (@rate)': fmt(x.fixed.p99 / y.fixed.p99),
-        target: target === undefined ? '' : `>= ${target}x req/s: ${x.closed.rps / y.closed.rps >= target ? 'met' : 'NOT met'}`,
+        target: target === undefined ? '' : `>= ${target}x req/s: ${ratio >= target ? 'met' : 'NOT met'}`,
       });
     }
   }
-  console.log('\nRatios (throughput: higher is better for the first; latency: lower is better)\n');
+  console.log('\nRatios (req/s: median of the per-round ratios, higher is better for the first; CPU per request and latency: lower is better)\n');
   console.table(ratios);
 }
 
