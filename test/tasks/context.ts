@@ -149,6 +149,7 @@ export class TestRegion {
   }
 
   async cleanup(): Promise<void> {
-    await rm(this.stateDir, { recursive: true, force: true });
+    // A run aborted by a test may still be finishing an atomic write in the folder (CI saw ENOTEMPTY): rm retries those.
+    await rm(this.stateDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   }
 }
