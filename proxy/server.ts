@@ -10,6 +10,7 @@ import { CacheLayer, type CacheHost } from './cache-layer.js';
 import { CacheStore } from './cache-store.js';
 import { rawErrorResponse, sendErrorResponse, STATUS_OF_CODE, type ResponseErrorCode } from './coded-errors.js';
 import { Denylist, normalizeAddress } from './denylist.js';
+import { StalledClients, type WatchedConnection } from './stalled-clients.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { CACHE_HEADER, IDEMPOTENT_METHODS, SAFE_METHODS, type CacheStatus, type ClientExchange } from './exchange.js';
 import { Forwarder, type BodyTap, type OriginExchange, type OriginHandlers, type OriginRequest } from './forward.js';
@@ -107,9 +108,10 @@ export function checkedPurge(what: unknown): CachePurge {
  * admission control (at most `maxInFlight` at the origin, at most `maxQueue` waiting FIFO for at
  * most `queueTimeoutMs`, the rest 503 with Retry-After), then to the origin through the
  * forwarder's circuit breaker, retries and deadlines (./forward.ts). Clients must send their
- * headers within limits.headersTimeoutMs and their request within `clientTimeoutMs`; a client
- * that neither sends nor reads for clientTimeoutMs while the proxy is not waiting on its behalf
- * is disconnected.
+ * headers within limits.headersTimeoutMs and their request within `clientTimeoutMs` (408
+ * beyond, also for a connection that sends nothing); a client that takes nothing of its
+ * response for clientTimeoutMs is disconnected (./stalled-clients.ts); an idle keep-alive
+ * connection is closed after Node's keepAliveTimeout.
  */
 export async function createProxy(cfg: ProxyConfig, opts: ProxyOptions = {}): Promise<EdgeProxy> {
   const proxy = new EdgeProxyServer(cfg, parseOrigin(cfg.origin), opts.log ?? pino({ level: 'silent' }), opts.onInvalidate);
@@ -134,6 +136,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   private readonly store: CacheStore | undefined;
   private readonly cache: CacheLayer | undefined;
   private readonly server: http.Server;
+  private readonly stalledClients: StalledClients<Connection>;
   /** Open client connections (a Map with deletes, not a WeakMap: see ClientExchange). */
   private readonly connections = new Map<Socket, Connection>();
 
@@ -171,21 +174,23 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
       this.store = new CacheStore(cfg.cache);
       this.cache = new CacheLayer(this.store, this, Math.min(cfg.cache.maxEntryBytes, cfg.cache.maxBytes));
     }
+    // How often client timeouts are checked: Node's request and header timeouts, and stalled readers.
+    const checkEveryMs = Math.min(1_000, Math.max(10, Math.floor(Math.min(cfg.clientTimeoutMs, cfg.limits.headersTimeoutMs) / 4)));
     this.server = http.createServer(
       {
         maxHeaderSize: cfg.limits.maxHeaderBytes,
         headersTimeout: Math.min(cfg.limits.headersTimeoutMs, cfg.clientTimeoutMs),
         requestTimeout: cfg.clientTimeoutMs,
         requireHostHeader: false, // checked (with a coded answer) by checkRequest
-        connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(Math.min(cfg.clientTimeoutMs, cfg.limits.headersTimeoutMs) / 4))),
+        connectionsCheckingInterval: checkEveryMs,
       },
       (req, res) => this.onRequest(req, res),
     );
     this.server.maxHeadersCount = cfg.limits.maxHeaderCount + 1;
-    this.server.setTimeout(cfg.clientTimeoutMs, (socket: Socket) => this.onClientIdle(socket));
+    this.stalledClients = new StalledClients(this.connections, cfg.clientTimeoutMs, checkEveryMs, (socket, connection) => this.onStalled(socket, connection));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     this.server.on('connection', (socket: Socket) => {
-      this.connections.set(socket, { bytesReadBefore: 0, address: clientAddress(socket) });
+      this.connections.set(socket, { address: clientAddress(socket) });
       socket.once('close', () => this.connections.delete(socket));
     });
   }
@@ -262,6 +267,7 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   close(): Promise<void> {
     this.ready = false;
     this.admission.dispose();
+    this.stalledClients.stop();
     this.cache?.clear();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
@@ -412,13 +418,10 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
   }
 
   private onResponseClosed(exchange: ClientExchange, connection: Connection | undefined): void {
-    const { req, res } = exchange;
+    const { res } = exchange;
     exchange.ticket?.leave();
     exchange.origin?.abort();
-    if (connection !== undefined) {
-      if (connection.current === exchange) connection.current = undefined;
-      connection.bytesReadBefore = req.socket.bytesRead;
-    }
+    if (connection?.current === exchange) connection.current = undefined;
     if (res.headersSent) this.stats.responded(res.statusCode);
     if (!res.writableFinished && !exchange.endedByProxy) this.stats.failed('GOV_ERR_PROXY_CLIENT_GONE');
   }
@@ -458,31 +461,17 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
     socket.destroySoon();
   }
 
-  /**
-   * The client connection saw no traffic for clientTimeoutMs. A client that does not read the
-   * response in progress is disconnected (counted), and so is one that sent nothing since its
-   * last response (an idle or silent connection). While a client keeps up with its response, the
-   * proxy is the one waiting (queue or origin, bounded by their own timeouts); a client that sent
-   * part of a request gets 408 at limits.headersTimeoutMs / clientTimeoutMs.
-   */
-  private onClientIdle(socket: Socket): void {
-    const connection = this.connections.get(socket);
-    const current = connection?.current;
-    if (current === undefined) {
-      if (socket.bytesRead === (connection?.bytesReadBefore ?? 0)) socket.destroy();
-      return;
-    }
-    if (!current.res.writableNeedDrain) return;
+  /** The client took nothing of its response for clientTimeoutMs: disconnected, counted (its origin request is aborted when the response closes). */
+  private onStalled(socket: Socket, connection: Connection): void {
     this.stats.failed('GOV_ERR_PROXY_CLIENT_TIMEOUT');
-    current.endedByProxy = true;
+    if (connection.current !== undefined) connection.current.endedByProxy = true;
     socket.destroy();
   }
 }
 
-/** A client connection: the request in progress, bytes read when its previous response ended, its peer's address. */
-interface Connection {
+/** A client connection: the request in progress, its peer's address, and the stalled-client sweep's notes. */
+interface Connection extends WatchedConnection {
   current?: ClientExchange;
-  bytesReadBefore: number;
   /** clientAddress(socket): the peer (a client, or a trusted proxy), once per connection rather than per request. */
   address: string;
 }

@@ -18,6 +18,7 @@ describe('client timeouts', () => {
 
     await new Promise<void>((resolve) => {
       const socket = net.connect(proxy.port, '127.0.0.1');
+      socket.resume(); // read what comes (Node's 408), so that the server's close is seen
       socket.on('close', () => resolve());
       socket.on('error', () => {});
     });
@@ -54,6 +55,37 @@ describe('client timeouts', () => {
     cleanups.push(() => proxy.close());
 
     expect(await request(proxy.url)).toMatchObject({ status: 200, body: 'worth the wait' });
+  });
+
+  // A reader must free about a third of the kernel's send buffer (megabytes on loopback) before the
+  // proxy's socket can write again, so "slowly" is a few MB/s here; at clientTimeoutMs = 60 s the
+  // same holds down to tens of KB/s.
+  it('a client that reads its response slowly, for several times clientTimeoutMs in all, gets all of it', async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024, 'y');
+    const origin = await startOrigin((_req, res) => res.end(body));
+    cleanups.push(() => origin.close());
+    const proxy = await startProxy(origin.url, { clientTimeoutMs: 500, upstreamTimeoutMs: 5_000 });
+    cleanups.push(() => proxy.close());
+    const started = Date.now();
+
+    const received = await new Promise<number>((resolve, reject) => {
+      http
+        .get(`${proxy.url}/slow`, { agent: false }, (response) => {
+          let bytes = 0;
+          response.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            response.pause(); // a reader that takes a chunk every 10 ms
+            setTimeout(() => response.resume(), 10);
+          });
+          response.on('end', () => resolve(bytes));
+          response.on('error', reject);
+        })
+        .on('error', reject);
+    });
+
+    expect(received).toBe(body.length);
+    expect(Date.now() - started).toBeGreaterThan(1_000);
+    expect(proxy.totals().errors.GOV_ERR_PROXY_CLIENT_TIMEOUT).toBeUndefined();
   });
 
   it('a client that stops reading its response for clientTimeoutMs is disconnected, and so is the origin', async () => {
