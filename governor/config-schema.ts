@@ -141,7 +141,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
       maxQueue: integer('Requests waiting for admission at most (Q); beyond that, shed.', 256, 0),
       queueTimeoutMs: millis('A queued request waiting longer than this is shed', 5_000, 1),
       upstreamTimeoutMs: millis('The origin must answer within this', 30_000, 1),
-      clientTimeoutMs: millis('A client must send its request within this', 60_000, 1),
+      clientTimeoutMs: millis('A client must send its request, and keep taking its response, within this', 60_000, 1),
       retryAfterSeconds: integer('Retry-After sent with a shed request (seconds).', 1, 0),
       maxTrackedClients: integer('Distinct client addresses tracked per interval at most.', 1000, 1),
       trustedProxies: {

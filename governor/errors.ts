@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   GOV_ERR_PROXY_UPSTREAM_TIMEOUT: 'The origin sent nothing for upstreamTimeoutMs: no response headers (504) or no further body (cut response).',
   GOV_ERR_PROXY_UPSTREAM_FAILED: 'The request to the origin failed for another reason (DNS, unreachable, TLS, invalid response) (502).',
   GOV_ERR_PROXY_CLIENT_GONE: 'The client closed its connection before its response was complete; the request to the origin was cancelled.',
-  GOV_ERR_PROXY_CLIENT_TIMEOUT: 'A client sent nothing and read nothing for clientTimeoutMs while the proxy waited on it; its connection was closed.',
+  GOV_ERR_PROXY_CLIENT_TIMEOUT: 'A client took nothing of its response for clientTimeoutMs while the proxy waited to write it; its connection was closed.',
   GOV_ERR_PROXY_BLOCKED: 'The client address is on the denylist until its entry expires (403, Connection: close).',
   GOV_ERR_PROXY_BAD_REQUEST: 'The request was malformed or had a smuggling shape (Content-Length with Transfer-Encoding, duplicate Content-Length or Host, bad framing) (400, Connection: close).',
   GOV_ERR_PROXY_HEADERS_TOO_LARGE: 'The request had more header fields than limits.maxHeaderCount or more header bytes than limits.maxHeaderBytes (431).',
