@@ -153,7 +153,7 @@ export class CacheLayer {
     const method = exchange.req.method ?? 'GET';
     const request: OriginRequest = { method, path: exchange.path, headers, deadlineAt: exchange.deadlineAt, retryable: true, client: exchange };
     this.host.sendAdmitted(exchange, request, {
-      response: (response, origin) => this.onResponse(exchange, entry, status, response, origin, landed),
+      response: (response, origin) => this.onResponse(exchange, request, entry, status, response, origin, landed),
       failed: (code) => {
         landed?.();
         if (entry !== undefined && usableOnError(entry)) return this.reply(exchange, entry, 'STALE');
@@ -164,6 +164,7 @@ export class CacheLayer {
 
   private onResponse(
     exchange: ClientExchange,
+    request: OriginRequest,
     entry: CacheEntry | undefined,
     status: CacheStatus,
     response: IncomingMessage,
@@ -183,17 +184,26 @@ export class CacheLayer {
       return this.reply(exchange, entry, 'STALE');
     }
     if (entry !== undefined) this.store.remove(entry);
-    const tap = status === 'PASS' && exchange.req.method !== 'GET' ? undefined : this.collector(exchange, code, response.headers, landed);
+    const tap = this.collector(exchange, request, code, response.headers, landed);
     if (tap === undefined) landed?.();
     this.host.relay(exchange, response, origin, status, tap);
   }
 
-  /** A tap storing the response when it may be stored and fits; undefined (and a pass mark) otherwise. */
-  private collector(exchange: ClientExchange, status: number, headers: IncomingHttpHeaders, landed: (() => void) | undefined): BodyTap | undefined {
-    const { path, req } = exchange;
-    if (req.method !== 'GET' || req.headers.range !== undefined || status === 206) return undefined;
-    const request = this.policyRequest(exchange);
-    const policy = storablePolicy(request, status, headers);
+  /**
+   * A tap storing the response to `request` (what the origin was asked: a HEAD, or a GET for a
+   * range, is never stored) when it may be stored and fits; undefined (and a pass mark) otherwise.
+   */
+  private collector(
+    exchange: ClientExchange,
+    request: OriginRequest,
+    status: number,
+    headers: IncomingHttpHeaders,
+    landed: (() => void) | undefined,
+  ): BodyTap | undefined {
+    const { path } = exchange;
+    if (request.method !== 'GET' || request.headers.range !== undefined || status === 206) return undefined;
+    const policyRequest = this.policyRequest(exchange);
+    const policy = storablePolicy(policyRequest, status, headers);
     const declared = headers['content-length'];
     if (policy === undefined || (declared !== undefined && !this.store.fits(Number(declared)))) {
       this.store.markPass(path);
@@ -202,7 +212,7 @@ export class CacheLayer {
     return new BodyCollector(
       this.maxEntryBytes,
       (body) => {
-        this.store.store(createEntry(path, request, policy, status, headers, body));
+        this.store.store(createEntry(path, policyRequest, policy, status, headers, body));
         landed?.();
       },
       () => {
@@ -236,13 +246,14 @@ export class CacheLayer {
       if (this.flights.get(path) === flight) this.flights.delete(path);
       for (const waiter of flight.waiters) waiter();
     };
-    const request = this.policyRequest(exchange);
     const headers = this.host.upstreamHeaders(exchange);
     for (const name of ['if-none-match', 'if-modified-since', 'if-range', 'range']) delete headers[name];
-    Object.assign(headers, validatorsOf(entry, request));
+    Object.assign(headers, validatorsOf(entry, this.policyRequest(exchange)));
     const deadlineAt = Date.now() + this.host.detachedDeadlineMs;
+    // A GET whatever the client's method: the response replaces the stored GET response.
+    const request: OriginRequest = { method: 'GET', path, headers, deadlineAt, retryable: true, client: exchange };
     this.host.sendDetached(
-      { method: 'GET', path, headers, deadlineAt, retryable: true, client: exchange },
+      request,
       {
         response: (response, origin) => {
           const code = response.statusCode ?? 502;
@@ -256,7 +267,7 @@ export class CacheLayer {
             return land();
           }
           this.store.remove(entry);
-          const tap = this.collector(exchange, code, response.headers, land);
+          const tap = this.collector(exchange, request, code, response.headers, land);
           if (tap === undefined) {
             origin.discard();
             return land();

@@ -354,6 +354,31 @@ describe('cache: coalescing, ranges, HEAD and large bodies', () => {
     expect(methods).toEqual(['HEAD', 'GET']);
   });
 
+  it('a HEAD meeting a stale-while-revalidate copy gets it without a body; the GET that revalidates it is stored', async () => {
+    const methods: string[] = [];
+    const origin = await originWith({
+      '/swr-head': (req, res, seen) => {
+        methods.push(req.method ?? '');
+        // The first copy arrives already stale; the revalidated one is fresh for 60 s.
+        const cacheControl = seen === 1 ? { 'cache-control': 'max-age=1, stale-while-revalidate=60', age: '2' } : { 'cache-control': 'max-age=60' };
+        answer(cacheControl)(req, res, seen);
+      },
+    });
+    const proxy = await cachingProxy(origin.url);
+
+    await request(proxy.url, { path: '/swr-head' });
+    const stale = await request(proxy.url, { path: '/swr-head', method: 'HEAD' });
+    await waitFor(() => methods.length === 2, 'the background revalidation');
+    await waitFor(() => proxy.totals().cache?.stored === 2, 'the revalidated copy stored');
+    const after = await request(proxy.url, { path: '/swr-head', method: 'HEAD' });
+
+    expect(stale).toMatchObject({ status: 200, body: '' });
+    expect(cacheStatus(stale)).toBe('STALE');
+    expect(methods).toEqual(['GET', 'GET']); // the HEAD's method was lent as GET to the forwarder only
+    expect(after).toMatchObject({ status: 200, body: '' });
+    expect(cacheStatus(after)).toBe('HIT');
+  });
+
   it('streams a body larger than maxEntryBytes whole to the client and does not store it', async () => {
     const big = 'x'.repeat(64 * 1024);
     const origin = await originWith({
