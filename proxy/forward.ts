@@ -113,7 +113,6 @@ const FAILURE_STATUSES = new Set([502, 503, 504]);
  */
 export class Forwarder {
   private readonly agent: http.Agent;
-  private readonly proxy: httpProxy;
   /** The options object http-proxy reads at every `web()` call (its own, not a copy). */
   private readonly proxyOptions: httpProxy.ServerOptions;
   /** http-proxy's `web(req, res, callback)`: the form without per-call options, which its code takes and its typings do not list. */
@@ -132,10 +131,9 @@ export class Forwarder {
       port: origin.port || (secure ? '443' : '80'),
     };
     this.proxyOptions = { target, agent: this.agent, selfHandleResponse: true };
-    this.proxy = httpProxy.createProxyServer(this.proxyOptions);
-    this.web = (this.proxy.web as unknown as Forwarder['web']).bind(this.proxy);
+    const server = httpProxy.createProxyServer(this.proxyOptions) as httpProxy & { webPasses: Array<{ name: string }> };
+    this.web = (server.web as unknown as Forwarder['web']).bind(server);
     // deleteLength breaks chunked DELETE/OPTIONS bodies (#1343); the passes array is http-proxy's own list.
-    const server = this.proxy as httpProxy & { webPasses: Array<{ name: string }> };
     server.webPasses = server.webPasses.filter((pass) => pass.name !== 'deleteLength');
     this.pathPrefix = origin.pathname.replace(/\/$/, '');
   }

@@ -295,10 +295,9 @@ function cpuMs(pid) {
   return ticks * 10;
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
-};
+/** The middle item of `items` by `value` (the lower middle of an even count). */
+const medianBy = (items, value) => [...items].sort((a, b) => value(a) - value(b))[Math.floor((items.length - 1) / 2)];
+const median = (values) => medianBy(values, (one) => one);
 
 /** Closed-loop load with wrk (after a 1 s warm-up when `warmUp`); memory sampled halfway. */
 async function closedLoop(url, seconds, pid, warmUp) {
@@ -394,8 +393,7 @@ async function runBench() {
         process.stdout.write('\n');
       }
       for (const row of rows) {
-        const byRps = [...row.runs].sort((a, b) => a.rps - b.rps);
-        row.closed = { ...byRps[Math.floor((byRps.length - 1) / 2)], memory: row.runs[0].memory, cpuUsPerRequest: median(row.runs.map((run) => run.cpuUsPerRequest)) };
+        row.closed = { ...medianBy(row.runs, (run) => run.rps), memory: row.runs[0].memory, cpuUsPerRequest: median(row.runs.map((run) => run.cpuUsPerRequest)) };
       }
       const rate = Math.max(100, Math.floor((0.5 * Math.min(...rows.map((row) => row.closed.rps))) / 100) * 100);
       for (const row of rows) row.fixed = { rate, ...(await fixedRate(row.url, rate, latencySeconds)) };
