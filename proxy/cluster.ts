@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import { packageRoot } from '../governor/package-info.js';
 import { WORKER_CONFIG_ENV, WORKER_LOG_LEVEL_ENV, type FromWorker, type ToWorker } from './cluster-messages.js';
 import { Denylist, normalizeAddress } from './denylist.js';
+import { withProxyNodeFlags } from './node-flags.js';
 import { mergeSamples, sumTotals, type WorkerReports } from './sample-merge.js';
 import { checkedPurge, createProxy, type EdgeProxy, type ProxyConfig, type ProxyOptions } from './server.js';
 import type { BlockedClient, CachePurge, ProxySample, ProxyTotals } from './types.js';
@@ -120,7 +121,7 @@ export class ClusteredProxy implements EdgeProxy {
   }
 
   async start(): Promise<void> {
-    cluster.setupPrimary({ exec: workerEntry(), args: [] });
+    cluster.setupPrimary({ exec: workerEntry(), args: [], execArgv: withProxyNodeFlags(process.execArgv) });
     // Port 0: a free port chosen once, so that replacements bind the same one even if every worker died.
     if (this.workerCfg.port === 0) this.workerCfg.port = await freePort(this.cfg.host);
     await Promise.all(Array.from({ length: this.count }, () => this.fork()));

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GovError } from '../errors.js';
+import { withProxyNodeFlags } from '../../proxy/node-flags.js';
 
 /** How the local adapter starts a new instance: a program, its arguments and extra environment. */
 export interface SpawnSpec {
@@ -16,9 +17,9 @@ export interface SpawnSpec {
 /** The environment variable that tells a started instance its id. */
 export const INSTANCE_ID_ENV = 'GOVERNOR_INSTANCE_ID';
 
-/** Self-replication: this very program, with the same Node flags, arguments and working directory. */
+/** Self-replication: this very program, with the same Node flags (plus the proxy's: ../../proxy/node-flags.ts), arguments and working directory. */
 export function selfReplicationSpec(): SpawnSpec {
-  return { command: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)], cwd: process.cwd() };
+  return { command: process.execPath, args: [...withProxyNodeFlags(process.execArgv), ...process.argv.slice(1)], cwd: process.cwd() };
 }
 
 function startFailure(spec: SpawnSpec, instanceId: string, cause?: unknown): GovError {

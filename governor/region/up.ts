@@ -8,6 +8,7 @@ import { GovError } from '../errors.js';
 import { processAlive } from '../process-alive.js';
 import { startDemoOrigin } from './origin.js';
 import { startFrontDoor } from './front-door.js';
+import { PROXY_NODE_FLAGS } from '../../proxy/node-flags.js';
 
 export interface RegionOptions {
   config: GovernorConfig;
@@ -108,7 +109,7 @@ export async function startRegion(opts: RegionOptions): Promise<RunningRegion> {
   const pid = spawnDetached(
     {
       command: process.execPath,
-      args: [opts.cliPath, 'start', ...(opts.configFile ? ['--config', opts.configFile] : [])],
+      args: [...PROXY_NODE_FLAGS, opts.cliPath, 'start', ...(opts.configFile ? ['--config', opts.configFile] : [])],
       cwd: process.cwd(),
       env: {
         GOVERNOR_REGION_OWNER_PID: String(process.pid),

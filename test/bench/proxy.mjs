@@ -8,7 +8,9 @@
 //                                              [--targets node,gov-hit,...] (default: all)
 //
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
-// (a bare Node server with as many workers) answering the same bytes:
+// (a bare Node server with as many workers) answering the same bytes; Governor's processes run
+// with the Node flags it ships with (proxy/node-flags.ts), the other Node targets with Node's
+// defaults:
 //   node        a bare Node server answering the bytes itself (Node's ceiling)
 //   gov-hit     Governor, every request a cache hit
 //   gov-miss    Governor, every request to the origin (the origin says no-store)
@@ -180,9 +182,11 @@ function freePort() {
   });
 }
 
-async function startRole(role, port, origin) {
+/** Starts a role's process; `nodeFlags` are its Node flags (Governor's processes run with the ones it ships with). */
+async function startRole(role, port, origin, nodeFlags = []) {
   const child = fork(SELF, ['--role', role, '--port', String(port), '--workers', String(WORKERS), ...(origin ? ['--origin', origin] : [])], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv: [...process.execArgv, ...nodeFlags],
   });
   const [message] = await Promise.race([once(child, 'message'), once(child, 'exit').then(() => [undefined])]);
   if (!message?.ready) throw new Error(`${role} did not start`);
@@ -343,6 +347,7 @@ async function runBench() {
     console.error('dist/ is missing: run npm run build first (npm run bench:proxy does)');
     process.exit(2);
   }
+  const { PROXY_NODE_FLAGS } = await import(join(ROOT, 'dist/proxy/node-flags.js'));
   const names = ['node', 'gov-hit', 'gov-miss', 'hp-ka', 'hp-default', 'nginx-pass', 'nginx-cache'];
   const selected = args.targets === undefined ? names : args.targets.split(',');
   const unknown = selected.filter((name) => !names.includes(name));
@@ -358,7 +363,7 @@ async function runBench() {
     started.push(origin);
     const servers = {
       node: await startRole('node', await freePort()),
-      governor: await startRole('governor', await freePort(), origin.url),
+      governor: await startRole('governor', await freePort(), origin.url, PROXY_NODE_FLAGS),
       'hp-ka': await startRole('hp-ka', await freePort(), origin.url),
       'hp-default': await startRole('hp-default', await freePort(), origin.url),
     };

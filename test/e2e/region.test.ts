@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRegistry, type InstanceRecord } from '../../governor/cloud/registry.js';
 import { processAlive } from '../../governor/process-alive.js';
 import { runLoad, type LoadReport } from '../../governor/region/load.js';
+import { PROXY_NODE_FLAGS } from '../../proxy/node-flags.js';
+import { commandLineOf } from '../command-line.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist/governor/cli.js');
@@ -104,6 +106,8 @@ describe('a local region end to end', () => {
     heavy.abort();
     await heavyLoad;
     expect(second.launchedBy).toBe(first.id);
+    // started by governor up, and by self-replication: both with the proxy's Node flags
+    for (const instance of [first, second]) expect(commandLineOf(instance.pid!)).toEqual(expect.arrayContaining([...PROXY_NODE_FLAGS]));
 
     // the launch decision as the launcher journaled it
     const journal = (await (await fetch(`${first.endpoints!.admin}/journal?name=scale-up&kind=action`)).json()) as {
