@@ -13,6 +13,7 @@ import type { SignalSummary } from '../../governor/cloud/port.js';
 import { LocalRegistry } from '../../governor/cloud/registry.js';
 import { selfReplicationSpec, type SpawnSpec } from '../../governor/cloud/spawn.js';
 import { createLogger } from '../../governor/log.js';
+import { withProxyNodeFlags } from '../../proxy/node-flags.js';
 import { processAlive } from '../../governor/process-alive.js';
 import { describeCloudContract } from './contract.js';
 
@@ -365,11 +366,14 @@ describe('LocalCloud on a real state directory', () => {
     expect((await registry.list('other', REGION)).map((r) => r.id)).toEqual([other.id]);
   });
 
-  it('selfReplicationSpec copies this process: program, Node flags, arguments, working directory', () => {
-    expect(selfReplicationSpec()).toEqual({
+  it('selfReplicationSpec copies this process: program, Node flags (with the proxy\'s added), arguments, working directory', () => {
+    const spec = selfReplicationSpec();
+    expect(spec).toEqual({
       command: process.execPath,
-      args: [...process.execArgv, ...process.argv.slice(1)],
+      args: [...withProxyNodeFlags(process.execArgv), ...process.argv.slice(1)],
       cwd: process.cwd(),
     });
+    expect(spec.args.slice(0, process.execArgv.length)).toEqual(process.execArgv);
+    expect(spec.args).toContain('--initial-old-space-size=128');
   });
 });
