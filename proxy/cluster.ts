@@ -8,7 +8,7 @@ import { pino, type Logger } from 'pino';
 import { packageRoot } from '../governor/package-info.js';
 import { WORKER_CONFIG_ENV, WORKER_LOG_LEVEL_ENV, type FromWorker, type ToWorker } from './cluster-messages.js';
 import { Denylist, normalizeAddress } from './denylist.js';
-import { withProxyNodeFlags } from './node-flags.js';
+import { proxyProcessEnv, withProxyNodeFlags } from './process-settings.js';
 import { mergeSamples, sumTotals, type WorkerReports } from './sample-merge.js';
 import { checkedPurge, createProxy, type EdgeProxy, type ProxyConfig, type ProxyOptions } from './server.js';
 import type { BlockedClient, CachePurge, ProxySample, ProxyTotals } from './types.js';
@@ -234,7 +234,7 @@ export class ClusteredProxy implements EdgeProxy {
 
   /** Starts a worker and resolves when it listens; rejects if it fails or does not listen in time. */
   private fork(): Promise<{ id: number; port: number }> {
-    const env = { [WORKER_CONFIG_ENV]: JSON.stringify(this.workerCfg), [WORKER_LOG_LEVEL_ENV]: this.workerLogLevel ?? this.log.level };
+    const env = { ...proxyProcessEnv(), [WORKER_CONFIG_ENV]: JSON.stringify(this.workerCfg), [WORKER_LOG_LEVEL_ENV]: this.workerLogLevel ?? this.log.level };
     const worker = cluster.fork(env);
     const member: Member = {
       id: worker.id,

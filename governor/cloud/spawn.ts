@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GovError } from '../errors.js';
-import { withProxyNodeFlags } from '../../proxy/node-flags.js';
+import { proxyProcessEnv, withProxyNodeFlags } from '../../proxy/process-settings.js';
 
 /** How the local adapter starts a new instance: a program, its arguments and extra environment. */
 export interface SpawnSpec {
@@ -17,9 +17,18 @@ export interface SpawnSpec {
 /** The environment variable that tells a started instance its id. */
 export const INSTANCE_ID_ENV = 'GOVERNOR_INSTANCE_ID';
 
-/** Self-replication: this very program, with the same Node flags (plus the proxy's: ../../proxy/node-flags.ts), arguments and working directory. */
+/**
+ * Self-replication: this very program, with the same Node flags, arguments and working directory,
+ * plus the proxy's Node flags and malloc settings where this process lacks them
+ * (../../proxy/process-settings.ts).
+ */
 export function selfReplicationSpec(): SpawnSpec {
-  return { command: process.execPath, args: [...withProxyNodeFlags(process.execArgv), ...process.argv.slice(1)], cwd: process.cwd() };
+  return {
+    command: process.execPath,
+    args: [...withProxyNodeFlags(process.execArgv), ...process.argv.slice(1)],
+    env: proxyProcessEnv(),
+    cwd: process.cwd(),
+  };
 }
 
 function startFailure(spec: SpawnSpec, instanceId: string, cause?: unknown): GovError {

@@ -8,7 +8,7 @@ import { GovError } from '../errors.js';
 import { processAlive } from '../process-alive.js';
 import { startDemoOrigin } from './origin.js';
 import { startFrontDoor } from './front-door.js';
-import { PROXY_NODE_FLAGS } from '../../proxy/node-flags.js';
+import { PROXY_NODE_FLAGS, proxyProcessEnv } from '../../proxy/process-settings.js';
 
 export interface RegionOptions {
   config: GovernorConfig;
@@ -112,6 +112,7 @@ export async function startRegion(opts: RegionOptions): Promise<RunningRegion> {
       args: [...PROXY_NODE_FLAGS, opts.cliPath, 'start', ...(opts.configFile ? ['--config', opts.configFile] : [])],
       cwd: process.cwd(),
       env: {
+        ...proxyProcessEnv(),
         GOVERNOR_REGION_OWNER_PID: String(process.pid),
         GOVERNOR_STATE_DIR: config.stateDir,
         GOVERNOR_RULES_DIR: config.rulesDir,

@@ -8,7 +8,7 @@ import type { GovernorConfig } from '../../governor/config-types.js';
 import { defaultConfig } from '../../governor/config.js';
 import { launchToken } from '../../governor/coordination.js';
 import { packageRoot } from '../../governor/package-info.js';
-import { PROXY_NODE_FLAGS } from '../../proxy/node-flags.js';
+import { PROXY_MALLOC_TUNABLES, PROXY_NODE_FLAGS } from '../../proxy/process-settings.js';
 import { CliProcess, descendantsOf, GUARD_MARK, GUARD_URL, isolatedEnv, MachineFakes, running, THIS_MACHINE, waitFor } from './bundle-boot.js';
 import { blocksOf, HclSyntaxError, parseHcl, stringValue, type HclBlock } from './hcl.js';
 
@@ -152,6 +152,7 @@ describe('ami/governor.service', () => {
   it('configures itself from user data, then starts the instance on port 80 from the image', () => {
     expect(one('ExecStartPre')).toBe('/usr/local/bin/node /opt/governor/dist/governor/cli.js first-boot --out /run/governor/config.json');
     expect(one('ExecStart')).toBe(`/usr/local/bin/node ${PROXY_NODE_FLAGS.join(' ')} /opt/governor/dist/governor/cli.js start --config /run/governor/config.json`);
+    expect(directives.get('Environment')).toContain(`GLIBC_TUNABLES=${PROXY_MALLOC_TUNABLES.join(':')}`);
     const image = JSON.parse(read('image-config.json')) as { proxy: { port: number } };
     expect(image.proxy.port).toBe(80);
   });

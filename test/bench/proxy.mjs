@@ -9,8 +9,8 @@
 //
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
 // (a bare Node server with as many workers) answering the same bytes; Governor's processes run
-// with the Node flags it ships with (proxy/node-flags.ts), the other Node targets with Node's
-// defaults:
+// with the Node flags and malloc settings it ships with (proxy/process-settings.ts), the other
+// Node targets with Node's and glibc's defaults:
 //   node        a bare Node server answering the bytes itself (Node's ceiling)
 //   gov-hit     Governor, every request a cache hit
 //   gov-miss    Governor, every request to the origin (the origin says no-store)
@@ -23,7 +23,9 @@
 // every target alike: a target's figures are its median round, and a ratio is the median of the
 // per-round ratios (each from two runs seconds apart), printed with its spread. CPU per request
 // is the target's processes' user + system time over a run divided by its requests: unlike
-// req/s, it does not depend on how the cores were shared with wrk and the origin. Latency is
+// req/s, it does not depend on how the cores were shared with wrk and the origin. Page faults
+// per request (minor faults, the same way) show memory the process gives back to the kernel
+// and faults in again; when they climb, CPU per request climbs with them. Latency is
 // measured again at a fixed rate (autocannon, half the slowest target's throughput for that
 // size, so that every target can sustain it). Memory is each target's resident set per worker,
 // sampled halfway through its first closed-loop run. nginx and wrk come from Debian: the script
@@ -182,11 +184,15 @@ function freePort() {
   });
 }
 
-/** Starts a role's process; `nodeFlags` are its Node flags (Governor's processes run with the ones it ships with). */
-async function startRole(role, port, origin, nodeFlags = []) {
+/**
+ * Starts a role's process; `settings` adds Node flags and environment variables (Governor's
+ * processes run with the ones it ships with).
+ */
+async function startRole(role, port, origin, settings = { nodeFlags: [], env: {} }) {
   const child = fork(SELF, ['--role', role, '--port', String(port), '--workers', String(WORKERS), ...(origin ? ['--origin', origin] : [])], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    execArgv: [...process.execArgv, ...nodeFlags],
+    execArgv: [...process.execArgv, ...settings.nodeFlags],
+    env: { ...process.env, ...settings.env },
   });
   const [message] = await Promise.race([once(child, 'message'), once(child, 'exit').then(() => [undefined])]);
   if (!message?.ready) throw new Error(`${role} did not start`);
@@ -284,19 +290,24 @@ function toMs(text) {
   return Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2]];
 }
 
-/** CPU time (user + system) of `pid` and its descendants, in ms (Linux /proc, clock ticks of 10 ms). */
-function cpuMs(pid) {
+/**
+ * CPU time (user + system, in ms; clock ticks of 10 ms) and minor page faults of `pid` and its
+ * descendants so far (Linux /proc).
+ */
+function usage(pid) {
   let ticks = 0;
+  let minorFaults = 0;
   for (const one of processTree(pid)) {
     try {
       const stat = readFileSync(`/proc/${one}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      minorFaults += Number(fields[7]);
       ticks += Number(fields[11]) + Number(fields[12]);
     } catch {
       // gone meanwhile
     }
   }
-  return ticks * 10;
+  return { cpuMs: ticks * 10, minorFaults };
 }
 
 /** The middle item of `items` by `value` (the lower middle of an even count). */
@@ -316,9 +327,9 @@ async function closedLoop(url, seconds, pid, warmUp) {
   if (warmUp) await run(1); // connections, JIT, pools, the cache
   let memory = 0;
   const sampler = setTimeout(() => (memory = memoryPerWorker(pid)), (seconds * 1000) / 2);
-  const cpuBefore = cpuMs(pid);
+  const before = usage(pid);
   const out = await run(seconds);
-  const cpu = cpuMs(pid) - cpuBefore;
+  const after = usage(pid);
   clearTimeout(sampler);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
@@ -326,7 +337,8 @@ async function closedLoop(url, seconds, pid, warmUp) {
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? '';
-  return { rps, p50, p99, non2xx, errors, memory, cpuUsPerRequest: (cpu * 1000) / requests };
+  const cpuUsPerRequest = ((after.cpuMs - before.cpuMs) * 1000) / requests;
+  return { rps, p50, p99, non2xx, errors, memory, cpuUsPerRequest, faultsPerRequest: (after.minorFaults - before.minorFaults) / requests };
 }
 
 /** Fixed-rate load with autocannon: latency when nobody is saturated. */
@@ -347,7 +359,7 @@ async function runBench() {
     console.error('dist/ is missing: run npm run build first (npm run bench:proxy does)');
     process.exit(2);
   }
-  const { PROXY_NODE_FLAGS } = await import(join(ROOT, 'dist/proxy/node-flags.js'));
+  const { PROXY_NODE_FLAGS, proxyProcessEnv } = await import(join(ROOT, 'dist/proxy/process-settings.js'));
   const names = ['node', 'gov-hit', 'gov-miss', 'hp-ka', 'hp-default', 'nginx-pass', 'nginx-cache'];
   const selected = args.targets === undefined ? names : args.targets.split(',');
   const unknown = selected.filter((name) => !names.includes(name));
@@ -363,7 +375,7 @@ async function runBench() {
     started.push(origin);
     const servers = {
       node: await startRole('node', await freePort()),
-      governor: await startRole('governor', await freePort(), origin.url, PROXY_NODE_FLAGS),
+      governor: await startRole('governor', await freePort(), origin.url, { nodeFlags: PROXY_NODE_FLAGS, env: proxyProcessEnv() }),
       'hp-ka': await startRole('hp-ka', await freePort(), origin.url),
       'hp-default': await startRole('hp-default', await freePort(), origin.url),
     };
@@ -398,7 +410,12 @@ async function runBench() {
         process.stdout.write('\n');
       }
       for (const row of rows) {
-        row.closed = { ...medianBy(row.runs, (run) => run.rps), memory: row.runs[0].memory, cpuUsPerRequest: median(row.runs.map((run) => run.cpuUsPerRequest)) };
+        row.closed = {
+          ...medianBy(row.runs, (run) => run.rps),
+          memory: row.runs[0].memory,
+          cpuUsPerRequest: median(row.runs.map((run) => run.cpuUsPerRequest)),
+          faultsPerRequest: median(row.runs.map((run) => run.faultsPerRequest)),
+        };
       }
       const rate = Math.max(100, Math.floor((0.5 * Math.min(...rows.map((row) => row.closed.rps))) / 100) * 100);
       for (const row of rows) row.fixed = { rate, ...(await fixedRate(row.url, rate, latencySeconds)) };
@@ -424,6 +441,7 @@ function report(results, seconds) {
       'req/s': Math.round(row.closed.rps),
       'spread req/s': `${Math.round(Math.min(...row.runs.map((run) => run.rps)))}-${Math.round(Math.max(...row.runs.map((run) => run.rps)))}`,
       'CPU us/req': fmt(row.closed.cpuUsPerRequest, 1),
+      'faults/req': fmt(row.closed.faultsPerRequest),
       'p50 ms': fmt(row.closed.p50),
       'p99 ms': fmt(row.closed.p99),
       [`@rate req/s`]: row.fixed.rate,

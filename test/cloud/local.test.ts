@@ -13,7 +13,7 @@ import type { SignalSummary } from '../../governor/cloud/port.js';
 import { LocalRegistry } from '../../governor/cloud/registry.js';
 import { selfReplicationSpec, type SpawnSpec } from '../../governor/cloud/spawn.js';
 import { createLogger } from '../../governor/log.js';
-import { withProxyNodeFlags } from '../../proxy/node-flags.js';
+import { proxyProcessEnv, withProxyNodeFlags } from '../../proxy/process-settings.js';
 import { processAlive } from '../../governor/process-alive.js';
 import { describeCloudContract } from './contract.js';
 
@@ -366,14 +366,16 @@ describe('LocalCloud on a real state directory', () => {
     expect((await registry.list('other', REGION)).map((r) => r.id)).toEqual([other.id]);
   });
 
-  it('selfReplicationSpec copies this process: program, Node flags (with the proxy\'s added), arguments, working directory', () => {
+  it('selfReplicationSpec copies this process: program, Node flags and arguments (with the proxy\'s settings added), working directory', () => {
     const spec = selfReplicationSpec();
     expect(spec).toEqual({
       command: process.execPath,
       args: [...withProxyNodeFlags(process.execArgv), ...process.argv.slice(1)],
+      env: proxyProcessEnv(),
       cwd: process.cwd(),
     });
     expect(spec.args.slice(0, process.execArgv.length)).toEqual(process.execArgv);
     expect(spec.args).toContain('--initial-old-space-size=128');
+    expect(spec.env?.GLIBC_TUNABLES).toContain('glibc.malloc.trim_threshold=134217728');
   });
 });

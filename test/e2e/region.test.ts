@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRegistry, type InstanceRecord } from '../../governor/cloud/registry.js';
 import { processAlive } from '../../governor/process-alive.js';
 import { runLoad, type LoadReport } from '../../governor/region/load.js';
-import { PROXY_NODE_FLAGS } from '../../proxy/node-flags.js';
-import { commandLineOf } from '../command-line.js';
+import { PROXY_MALLOC_TUNABLES, PROXY_NODE_FLAGS } from '../../proxy/process-settings.js';
+import { commandLineOf, environmentOf } from '../command-line.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist/governor/cli.js');
@@ -106,8 +106,12 @@ describe('a local region end to end', () => {
     heavy.abort();
     await heavyLoad;
     expect(second.launchedBy).toBe(first.id);
-    // started by governor up, and by self-replication: both with the proxy's Node flags
-    for (const instance of [first, second]) expect(commandLineOf(instance.pid!)).toEqual(expect.arrayContaining([...PROXY_NODE_FLAGS]));
+    // started by governor up, and by self-replication: both with the proxy's Node flags and malloc settings
+    for (const instance of [first, second]) {
+      expect(commandLineOf(instance.pid!)).toEqual(expect.arrayContaining([...PROXY_NODE_FLAGS]));
+      // /proc shows the environment block as glibc left it after reading the variable: cut after the first tunable (the process's getenv sees all; see process-settings.test.ts)
+      expect(environmentOf(instance.pid!).GLIBC_TUNABLES).toBe(PROXY_MALLOC_TUNABLES[0]);
+    }
 
     // the launch decision as the launcher journaled it
     const journal = (await (await fetch(`${first.endpoints!.admin}/journal?name=scale-up&kind=action`)).json()) as {

@@ -2,8 +2,8 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../governor/config.js';
 import { createClusteredProxy, type ClusteredProxy } from '../../proxy/cluster.js';
-import { PROXY_NODE_FLAGS } from '../../proxy/node-flags.js';
-import { commandLineOf } from '../command-line.js';
+import { PROXY_MALLOC_TUNABLES, PROXY_NODE_FLAGS } from '../../proxy/process-settings.js';
+import { commandLineOf, environmentOf } from '../command-line.js';
 import { proxyConfig, request, startOrigin, waitFor, type TestOrigin } from './harness.js';
 
 // The workers run the built program (dist/proxy/worker.js): `npm run build` first, as CI does.
@@ -41,7 +41,11 @@ describe('proxy workers on node:cluster', () => {
     expect(sample.status['2xx']).toBe(10);
     expect(sample.workers).toHaveLength(2);
     expect(sample.workers?.every((worker) => worker.requests > 0 && worker.pid > 0)).toBe(true);
-    for (const worker of sample.workers!) expect(commandLineOf(worker.pid)).toEqual(expect.arrayContaining([...PROXY_NODE_FLAGS]));
+    for (const worker of sample.workers!) {
+      expect(commandLineOf(worker.pid)).toEqual(expect.arrayContaining([...PROXY_NODE_FLAGS]));
+      // /proc shows the environment block as glibc left it after reading the variable: cut after the first tunable (the process's getenv sees all; see process-settings.test.ts)
+      expect(environmentOf(worker.pid).GLIBC_TUNABLES).toBe(PROXY_MALLOC_TUNABLES[0]);
+    }
     expect(sample.busy).toBeCloseTo(sample.workers!.reduce((sum, w) => sum + w.busy, 0) / 2, 6);
     expect(sample.topClients).toEqual([{ address: '127.0.0.1', requests: 10 }]);
     expect(proxy.isReady()).toBe(true);
