@@ -10,11 +10,13 @@
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
 // (a bare Node server with as many workers) answering the same bytes; Governor's processes run
 // with the Node flags and malloc settings it ships with (proxy/process-settings.ts), the other
-// Node targets with Node's and glibc's defaults:
+// Node targets (but hp-ka-tuned) with Node's and glibc's defaults:
 //   node        a bare Node server answering the bytes itself (Node's ceiling)
 //   gov-hit     Governor, every request a cache hit
 //   gov-miss    Governor, every request to the origin (the origin says no-store)
 //   hp-ka       http-proxy with a keep-alive agent
+//   hp-ka-tuned the same, run with Governor's Node flags and malloc settings: the difference
+//               between gov-miss and this one is Governor's own code alone
 //   hp-default  http-proxy with its defaults (a new origin connection per request)
 //   nginx-pass  nginx proxy_pass to a keep-alive upstream
 //   nginx-cache nginx proxy_cache, every request a hit
@@ -188,7 +190,8 @@ function freePort() {
  * Starts a role's process; `settings` adds Node flags and environment variables (Governor's
  * processes run with the ones it ships with).
  */
-async function startRole(role, port, origin, settings = { nodeFlags: [], env: {} }) {
+async function startRole(role, origin, settings = { nodeFlags: [], env: {} }) {
+  const port = await freePort();
   const child = fork(SELF, ['--role', role, '--port', String(port), '--workers', String(WORKERS), ...(origin ? ['--origin', origin] : [])], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     execArgv: [...process.execArgv, ...settings.nodeFlags],
@@ -207,8 +210,10 @@ function stopChild(child) {
   return exited.then(() => clearTimeout(kill));
 }
 
-/** nginx with its own prefix, pid, logs and temp paths under a temp dir; two servers: pass and cache. */
-async function startNginx(nginx, dir, origin, passPort, cachePort) {
+/** nginx with its own prefix, pid, logs and temp paths under a temp dir; two servers: pass (`url`) and cache (`cacheUrl`). */
+async function startNginx(nginx, dir, origin) {
+  const passPort = await freePort();
+  const cachePort = await freePort();
   for (const sub of ['logs', 'client_body', 'proxy_temp', 'fastcgi', 'uwsgi', 'scgi', 'cache']) mkdirSync(join(dir, sub), { recursive: true });
   const user = process.getuid?.() === 0 ? 'user root root;' : '';
   const location = `proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";`;
@@ -238,7 +243,7 @@ http {
     if (child.exitCode !== null) throw new Error(`nginx exited: see ${dir}/logs/error.log`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { pid: child.pid, stop: () => stopChild(child) };
+  return { pid: child.pid, url: `http://${HOST}:${passPort}`, cacheUrl: `http://${HOST}:${cachePort}`, stop: () => stopChild(child) };
 }
 
 function reachable(url) {
@@ -360,7 +365,7 @@ async function runBench() {
     process.exit(2);
   }
   const { PROXY_NODE_FLAGS, proxyProcessEnv } = await import(join(ROOT, 'dist/proxy/process-settings.js'));
-  const names = ['node', 'gov-hit', 'gov-miss', 'hp-ka', 'hp-default', 'nginx-pass', 'nginx-cache'];
+  const names = ['node', 'gov-hit', 'gov-miss', 'hp-ka', 'hp-ka-tuned', 'hp-default', 'nginx-pass', 'nginx-cache'];
   const selected = args.targets === undefined ? names : args.targets.split(',');
   const unknown = selected.filter((name) => !names.includes(name));
   if (unknown.length > 0) {
@@ -371,29 +376,38 @@ async function runBench() {
   const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const started = [];
   try {
-    const origin = await startRole('origin', await freePort());
+    const origin = await startRole('origin');
     started.push(origin);
-    const servers = {
-      node: await startRole('node', await freePort()),
-      governor: await startRole('governor', await freePort(), origin.url, { nodeFlags: PROXY_NODE_FLAGS, env: proxyProcessEnv() }),
-      'hp-ka': await startRole('hp-ka', await freePort(), origin.url),
-      'hp-default': await startRole('hp-default', await freePort(), origin.url),
+    const governorSettings = { nodeFlags: PROXY_NODE_FLAGS, env: proxyProcessEnv() };
+    /** How each server starts; only those that the selected targets use are started. */
+    const starters = {
+      node: () => startRole('node'),
+      governor: () => startRole('governor', origin.url, governorSettings),
+      'hp-ka': () => startRole('hp-ka', origin.url),
+      'hp-ka-tuned': () => startRole('hp-ka', origin.url, governorSettings),
+      'hp-default': () => startRole('hp-default', origin.url),
+      nginx: () => startNginx(nginx, dir, origin.url),
     };
-    started.push(...Object.values(servers));
-    const passPort = await freePort();
-    const cachePort = await freePort();
-    const ngx = await startNginx(nginx, dir, origin.url, passPort, cachePort);
-    started.push(ngx);
+    // [target, server, path for a body size, which of the server's URLs]
     const allTargets = [
-      ['node', servers.node, (size) => `/n/${size}`],
-      ['gov-hit', servers.governor, (size) => `/c/${size}`],
-      ['gov-miss', servers.governor, (size) => `/n/${size}`],
-      ['hp-ka', servers['hp-ka'], (size) => `/n/${size}`],
-      ['hp-default', servers['hp-default'], (size) => `/n/${size}`],
-      ['nginx-pass', { url: `http://${HOST}:${passPort}`, pid: ngx.pid }, (size) => `/n/${size}`],
-      ['nginx-cache', { url: `http://${HOST}:${cachePort}`, pid: ngx.pid }, (size) => `/c/${size}`],
+      ['node', 'node', (size) => `/n/${size}`],
+      ['gov-hit', 'governor', (size) => `/c/${size}`],
+      ['gov-miss', 'governor', (size) => `/n/${size}`],
+      ['hp-ka', 'hp-ka', (size) => `/n/${size}`],
+      ['hp-ka-tuned', 'hp-ka-tuned', (size) => `/n/${size}`],
+      ['hp-default', 'hp-default', (size) => `/n/${size}`],
+      ['nginx-pass', 'nginx', (size) => `/n/${size}`],
+      ['nginx-cache', 'nginx', (size) => `/c/${size}`, 'cacheUrl'],
     ];
-    const targets = allTargets.filter(([name]) => selected.includes(name));
+    const servers = {};
+    for (const [name, server] of allTargets) {
+      if (!selected.includes(name) || servers[server] !== undefined) continue;
+      servers[server] = await starters[server]();
+      started.push(servers[server]);
+    }
+    const targets = allTargets
+      .filter(([name]) => selected.includes(name))
+      .map(([name, server, path, urlKey = 'url']) => [name, { url: servers[server][urlKey], pid: servers[server].pid }, path]);
     const seconds = Number(args.duration);
     const rounds = Number(args.rounds);
     const latencySeconds = Number(args['latency-duration']);
@@ -454,6 +468,7 @@ function report(results, seconds) {
   const pairs = [
     ['gov-hit', 'node', 0.9],
     ['gov-miss', 'hp-ka', 0.9],
+    ['gov-miss', 'hp-ka-tuned'],
     ['gov-miss', 'hp-default', 2.5],
     ['gov-miss', 'nginx-pass'],
     ['gov-hit', 'nginx-cache'],
