@@ -355,6 +355,18 @@ async function fixedRate(url, rate, seconds) {
 
 // ---------------------------------------------------------------- the run
 
+/** The targets: [name, the server it loads, its path for a body size, which of the server's URLs]. */
+const TARGETS = [
+  ['node', 'node', (size) => `/n/${size}`],
+  ['gov-hit', 'governor', (size) => `/c/${size}`],
+  ['gov-miss', 'governor', (size) => `/n/${size}`],
+  ['hp-ka', 'hp-ka', (size) => `/n/${size}`],
+  ['hp-ka-tuned', 'hp-ka-tuned', (size) => `/n/${size}`],
+  ['hp-default', 'hp-default', (size) => `/n/${size}`],
+  ['nginx-pass', 'nginx', (size) => `/n/${size}`],
+  ['nginx-cache', 'nginx', (size) => `/c/${size}`, 'cacheUrl'],
+];
+
 async function runBench() {
   if (process.platform !== 'linux') {
     console.error('the benchmark reads /proc for memory figures: run it on Linux');
@@ -365,7 +377,7 @@ async function runBench() {
     process.exit(2);
   }
   const { PROXY_NODE_FLAGS, proxyProcessEnv } = await import(join(ROOT, 'dist/proxy/process-settings.js'));
-  const names = ['node', 'gov-hit', 'gov-miss', 'hp-ka', 'hp-ka-tuned', 'hp-default', 'nginx-pass', 'nginx-cache'];
+  const names = TARGETS.map(([name]) => name);
   const selected = args.targets === undefined ? names : args.targets.split(',');
   const unknown = selected.filter((name) => !names.includes(name));
   if (unknown.length > 0) {
@@ -388,24 +400,13 @@ async function runBench() {
       'hp-default': () => startRole('hp-default', origin.url),
       nginx: () => startNginx(nginx, dir, origin.url),
     };
-    // [target, server, path for a body size, which of the server's URLs]
-    const allTargets = [
-      ['node', 'node', (size) => `/n/${size}`],
-      ['gov-hit', 'governor', (size) => `/c/${size}`],
-      ['gov-miss', 'governor', (size) => `/n/${size}`],
-      ['hp-ka', 'hp-ka', (size) => `/n/${size}`],
-      ['hp-ka-tuned', 'hp-ka-tuned', (size) => `/n/${size}`],
-      ['hp-default', 'hp-default', (size) => `/n/${size}`],
-      ['nginx-pass', 'nginx', (size) => `/n/${size}`],
-      ['nginx-cache', 'nginx', (size) => `/c/${size}`, 'cacheUrl'],
-    ];
     const servers = {};
-    for (const [name, server] of allTargets) {
+    for (const [name, server] of TARGETS) {
       if (!selected.includes(name) || servers[server] !== undefined) continue;
       servers[server] = await starters[server]();
       started.push(servers[server]);
     }
-    const targets = allTargets
+    const targets = TARGETS
       .filter(([name]) => selected.includes(name))
       .map(([name, server, path, urlKey = 'url']) => [name, { url: servers[server][urlKey], pid: servers[server].pid }, path]);
     const seconds = Number(args.duration);
