@@ -12,5 +12,10 @@ export function commandLineOf(pid: number): string[] {
 
 /** The environment a running process `pid` was started with (Linux /proc). */
 export function environmentOf(pid: number): Record<string, string> {
-  return Object.fromEntries(procStrings(pid, 'environ').map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    procStrings(pid, 'environ').map((entry) => {
+      const equals = entry.indexOf('=');
+      return [entry.slice(0, equals), entry.slice(equals + 1)];
+    }),
+  );
 }
