@@ -59,10 +59,15 @@ export function parseRange(header: string | undefined, length: number): { start:
   return { start, end };
 }
 
-/** `base` (flat names and values; not modified) followed by Age and the cache status header. */
+/** `base` (flat names and values; not modified) followed by Age and the cache status header, in one allocation (every hit). */
 function withAgeAndStatus(base: string[], age: number, cacheHeader: [string, string]): string[] {
-  const out = base.slice();
-  out.push('age', String(age), cacheHeader[0], cacheHeader[1]);
+  const length = base.length;
+  const out = new Array<string>(length + 4);
+  for (let i = 0; i < length; i++) out[i] = base[i];
+  out[length] = 'age';
+  out[length + 1] = String(age);
+  out[length + 2] = cacheHeader[0];
+  out[length + 3] = cacheHeader[1];
   return out;
 }
 

@@ -26,12 +26,17 @@ export function checkRequest(req: IncomingMessage, limits: RequestLimits): Respo
   const raw = req.rawHeaders;
   if (raw.length / 2 > limits.maxHeaderCount) return 'GOV_ERR_PROXY_HEADERS_TOO_LARGE';
   let hosts = 0;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
+  for (let i = 0; i < raw.length; i += 2) if (isHost(raw[i])) hosts++;
   if (hosts > 1 || (hosts === 0 && req.httpVersion !== '1.0')) return 'GOV_ERR_PROXY_BAD_REQUEST';
   if (req.httpVersion === '1.0' && req.headers['transfer-encoding'] !== undefined) return 'GOV_ERR_PROXY_BAD_REQUEST';
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.maxBodyBytes) return 'GOV_ERR_PROXY_BODY_TOO_LARGE';
   return undefined;
+}
+
+/** Whether a raw header name is Host, in any case (the usual spellings without allocating). */
+function isHost(name: string): boolean {
+  return name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host');
 }
 
 /**

@@ -1,24 +1,24 @@
 import type { Socket } from 'node:net';
 
-/** A client connection as the sweep sees it: the response in progress, and the sweep's notes. */
+/** The sweep's notes on a client connection. */
 export interface WatchedConnection {
-  /** The response in progress on the connection, if any. */
-  current?: { res: { readonly writableNeedDrain: boolean } };
-  /** Sweep state: when the response was first seen stuck, and deliveredBytes(socket) then. */
+  /** When the connection was first seen stuck, and deliveredBytes(socket) then. */
   stalledSince?: number;
   deliveredWhenStalled?: number;
 }
 
 /**
  * Finds clients that stopped reading their response (a slow-read attack, or a peer gone without a
- * FIN): every `everyMs`, one timer looks at each connection whose response is waiting for the
- * client to take what was written (`writableNeedDrain`), and calls `stalled` for one whose socket
- * has delivered nothing more to the kernel for `limitMs` (reported between `limitMs` and
- * `limitMs + everyMs` after the stall began). A client that reads is never reported, as long as
- * it frees room in the kernel's send buffer within `limitMs` (the socket can write again once
- * about a third of that buffer is free); neither is one waiting for the proxy (queue, origin).
- * The rest is Node's to time out: a silent or incomplete request (headersTimeout,
- * requestTimeout: 408) and an idle keep-alive connection (keepAliveTimeout).
+ * FIN): every `everyMs`, one timer looks at each connection whose socket holds bytes the kernel
+ * has not taken yet (a streamed response waiting for the client, or a whole cached one written
+ * at once: Node counts the latter as ended, so the response's own state cannot tell), and calls
+ * `stalled` for one whose socket has delivered nothing more to the kernel for `limitMs` (reported
+ * between `limitMs` and `limitMs + everyMs` after the stall began). A client that reads is never
+ * reported, as long as it frees room in the kernel's send buffer within `limitMs` (the socket can
+ * write again once about a third of that buffer is free); neither is one waiting for the proxy
+ * (queue, origin): its socket holds nothing. The rest is Node's to time out: a silent or
+ * incomplete request (headersTimeout, requestTimeout: 408) and an idle keep-alive connection
+ * (keepAliveTimeout).
  *
  * Nothing happens per request: Node's per-socket idle timer (`server.setTimeout`), which did
  * this before, creates a timer at every request of a keep-alive connection.
@@ -41,7 +41,7 @@ export class StalledClients<C extends WatchedConnection> {
   sweep(): void {
     const now = this.now();
     for (const [socket, connection] of this.connections) {
-      if (connection.current?.res.writableNeedDrain !== true) {
+      if (socket.writableLength === 0) {
         connection.stalledSince = undefined;
         continue;
       }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../governor/config.js';
 import { request, startOrigin, startProxy, waitFor } from './harness.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -115,5 +116,62 @@ describe('client timeouts', () => {
     await closed;
     expect(response.complete).toBe(false);
     expect(proxy.totals().errors.GOV_ERR_PROXY_CLIENT_GONE).toBeUndefined();
+  });
+
+  describe('a large cached response (a hit the socket cannot take at once)', () => {
+    // More than loopback's kernel buffers (a few MB each way) can hold for a client reading nothing.
+    const body = Buffer.alloc(32 * 1024 * 1024, 'z');
+
+    async function proxyWithStoredBody(clientTimeoutMs: number) {
+      const origin = await startOrigin((_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': body.length });
+        res.end(body);
+      });
+      cleanups.push(() => origin.close());
+      const cache = { ...defaultConfig().proxy.cache, enabled: true, maxBytes: 64 * 1024 * 1024, maxEntryBytes: 64 * 1024 * 1024 };
+      const proxy = await startProxy(origin.url, { clientTimeoutMs, cache });
+      cleanups.push(() => proxy.close());
+      const first = await request(proxy.url, { path: '/big' });
+      expect(first.body.length).toBe(body.length);
+      return { origin, proxy };
+    }
+
+    function pausedHit(url: string): Promise<http.IncomingMessage> {
+      return new Promise((resolve, reject) => {
+        http
+          .get(`${url}/big`, { agent: false }, (response) => {
+            expect(response.headers['x-governor-cache']).toBe('HIT');
+            response.pause(); // read nothing: the proxy's writes stall
+            response.on('error', () => {});
+            resolve(response);
+          })
+          .on('error', reject);
+      });
+    }
+
+    it('is cut when the client stops reading it for clientTimeoutMs', async () => {
+      const { origin, proxy } = await proxyWithStoredBody(200);
+
+      const response = await pausedHit(proxy.url);
+
+      await waitFor(() => proxy.totals().errors.GOV_ERR_PROXY_CLIENT_TIMEOUT === 1, 'the timeout recorded');
+      const closed = new Promise((resolve) => response.socket.once('close', resolve));
+      response.resume();
+      await closed;
+      expect(response.complete).toBe(false);
+      expect(origin.received).toHaveLength(1);
+      expect(proxy.totals().errors.GOV_ERR_PROXY_CLIENT_GONE).toBeUndefined();
+    });
+
+    it('counts a client that leaves in the middle of it as gone, and its status once', async () => {
+      const { proxy } = await proxyWithStoredBody(5_000);
+      proxy.sample();
+
+      const response = await pausedHit(proxy.url);
+      response.socket.destroy();
+
+      await waitFor(() => proxy.totals().errors.GOV_ERR_PROXY_CLIENT_GONE === 1, 'the client counted as gone');
+      expect(proxy.sample().status['2xx']).toBe(1);
+    });
   });
 });

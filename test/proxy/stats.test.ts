@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../governor/config.js';
 import { BusyMeter } from '../../proxy/busy.js';
 import { Histogram } from '../../proxy/histogram.js';
 import { ProxyStats, TOP_CLIENTS_LISTED } from '../../proxy/stats.js';
 import { TopClients } from '../../proxy/top-clients.js';
-import { request, startOrigin, startProxy } from './harness.js';
+import { rawExchange, request, startOrigin, startProxy, waitFor } from './harness.js';
 
 describe('Histogram', () => {
   it('gives exact percentiles for small values and 0 when empty', () => {
@@ -182,6 +183,25 @@ describe('proxy samples over HTTP', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     while (cleanups.length > 0) await cleanups.pop()?.();
+  });
+
+  it('counts every response once, whether written whole at once (hits, refusals) or streamed (misses)', async () => {
+    const origin = await startOrigin((_req, res) => {
+      res.setHeader('cache-control', 'max-age=600');
+      res.end('0123456789');
+    });
+    cleanups.push(() => origin.close());
+    const proxy = await startProxy(origin.url, { cache: { ...defaultConfig().proxy.cache, enabled: true } });
+    cleanups.push(() => proxy.close());
+    proxy.sample();
+
+    expect((await request(proxy.url, { path: '/page' })).headers['x-governor-cache']).toBe('MISS');
+    expect((await request(proxy.url, { path: '/page' })).headers['x-governor-cache']).toBe('HIT');
+    expect((await request(proxy.url, { path: '/page' })).headers['x-governor-cache']).toBe('HIT');
+    expect(await rawExchange(proxy.port, 'GET /page HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+
+    await waitFor(() => proxy.totals().status['4xx'] === 1, 'the refusal counted');
+    expect(proxy.sample()).toMatchObject({ requests: 4, status: { '1xx': 0, '2xx': 3, '3xx': 0, '4xx': 1, '5xx': 0 } });
   });
 
   it('counts requests, status classes, bytes, queueing time and the client address', async () => {
