@@ -1,5 +1,4 @@
 import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Stream } from 'node:stream';
 import type { Url } from 'node:url';
@@ -7,6 +6,7 @@ import httpProxy from 'http-proxy';
 import type { Logger } from 'pino';
 import type { BreakerPermit, CircuitBreaker } from './breaker.js';
 import { classifyUpstreamError, type ResponseErrorCode } from './coded-errors.js';
+import { leanAgent } from './lean-agent.js';
 import type { RetryBudget } from './retry-budget.js';
 
 export interface ForwarderOptions {
@@ -123,7 +123,7 @@ export class Forwarder {
     const { origin, maxSockets } = options;
     const secure = origin.protocol === 'https:';
     const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' };
-    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.agent = leanAgent(secure, agentOptions);
     const target: Partial<Url> = {
       protocol: origin.protocol,
       host: origin.hostname,
