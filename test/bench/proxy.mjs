@@ -6,6 +6,7 @@
 //   npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
 //                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
 //                                              [--targets node,gov-hit,...] (default: all)
+//   node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--targets ...] [--sizes ...]
 //
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
 // (a bare Node server with as many workers) answering the same bytes; Governor's processes run
@@ -32,6 +33,9 @@
 // size, so that every target can sustain it). Memory is each target's resident set per worker,
 // sampled halfway through its first closed-loop run. nginx and wrk come from Debian: the script
 // installs them (apt-get) when they are missing and it runs as root, and says how otherwise.
+// --instructions instead counts the instructions each Node target executes per request
+// (valgrind's callgrind, also installed from Debian): a figure the machine's noise does not move,
+// for comparing code changes (see runInstructions).
 import { Buffer } from 'node:buffer';
 import { spawn, spawnSync, fork } from 'node:child_process';
 import cluster from 'node:cluster';
@@ -62,6 +66,8 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '1024,102400' },
     targets: { type: 'string' },
     'no-install': { type: 'boolean', default: false },
+    instructions: { type: 'boolean', default: false },
+    'instructions-requests': { type: 'string', default: '10000' },
   },
 });
 const WORKERS = Number(args.workers);
@@ -152,27 +158,36 @@ function have(command) {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** nginx and wrk from Debian; installed with apt-get when missing and running as root. */
-function ensureTools() {
-  const nginx = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : have('nginx') ? 'nginx' : undefined;
-  const missing = [...(nginx ? [] : ['nginx']), ...(have('wrk') ? [] : ['wrk'])];
-  if (missing.length === 0) return { nginx };
-  const packages = missing.map((name) => (name === 'nginx' ? 'nginx-light' : name));
-  if (process.getuid?.() !== 0 || args['no-install']) {
-    console.error(`missing: ${missing.join(', ')}. Install them with: sudo apt-get update && sudo apt-get install -y ${packages.join(' ')}`);
-    process.exit(2);
-  }
-  console.log(`installing ${packages.join(' ')} with apt-get ...`);
-  for (const command of [['apt-get', ['update', '-qq']], ['apt-get', ['install', '-y', '-qq', ...packages]]]) {
-    const result = spawnSync(command[0], command[1], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (result.status !== 0) {
-      console.error(`${command[0]} ${command[1].join(' ')} failed`);
+/** Debian packages of the tools the benchmark runs. */
+const PACKAGES = { nginx: 'nginx-light', wrk: 'wrk', valgrind: 'valgrind' };
+
+/** Where a tool is, if installed (nginx lives in /usr/sbin, outside some PATHs). */
+function locate(name) {
+  if (name === 'nginx' && existsSync('/usr/sbin/nginx')) return '/usr/sbin/nginx';
+  return have(name) ? name : undefined;
+}
+
+/** The `needed` tools (names of PACKAGES) by where they are; installed with apt-get when missing and running as root. */
+function ensureTools(needed) {
+  const missing = needed.filter((name) => locate(name) === undefined);
+  if (missing.length > 0) {
+    const packages = missing.map((name) => PACKAGES[name]);
+    if (process.getuid?.() !== 0 || args['no-install']) {
+      console.error(`missing: ${missing.join(', ')}. Install them with: sudo apt-get update && sudo apt-get install -y ${packages.join(' ')}`);
       process.exit(2);
     }
+    console.log(`installing ${packages.join(' ')} with apt-get ...`);
+    for (const command of [['apt-get', ['update', '-qq']], ['apt-get', ['install', '-y', '-qq', ...packages]]]) {
+      const result = spawnSync(command[0], command[1], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      if (result.status !== 0) {
+        console.error(`${command[0]} ${command[1].join(' ')} failed`);
+        process.exit(2);
+      }
+    }
+    // Debian's package starts a system nginx on port 80: this benchmark runs its own, so stop that one.
+    if (missing.includes('nginx')) spawnSync('sh', ['-c', 'command -v service >/dev/null && service nginx stop'], { stdio: 'ignore' });
   }
-  // Debian's package starts a system nginx on port 80: this benchmark runs its own, so stop that one.
-  spawnSync('sh', ['-c', 'command -v service >/dev/null && service nginx stop'], { stdio: 'ignore' });
-  return { nginx: existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx' };
+  return Object.fromEntries(needed.map((name) => [name, locate(name)]));
 }
 
 function freePort() {
@@ -188,19 +203,23 @@ function freePort() {
 
 /**
  * Starts a role's process; `settings` adds Node flags and environment variables (Governor's
- * processes run with the ones it ships with).
+ * processes run with the ones it ships with); `wrapper`, a command and its arguments, runs Node
+ * under it (valgrind).
  */
-async function startRole(role, origin, settings = { nodeFlags: [], env: {} }) {
+async function startRole(role, origin, settings = NO_SETTINGS, wrapper = undefined) {
   const port = await freePort();
+  const nodeArgv = [...process.execArgv, ...settings.nodeFlags];
   const child = fork(SELF, ['--role', role, '--port', String(port), '--workers', String(WORKERS), ...(origin ? ['--origin', origin] : [])], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    execArgv: [...process.execArgv, ...settings.nodeFlags],
+    ...(wrapper ? { execPath: wrapper[0], execArgv: [...wrapper.slice(1), process.execPath, ...nodeArgv] } : { execArgv: nodeArgv }),
     env: { ...process.env, ...settings.env },
   });
   const [message] = await Promise.race([once(child, 'message'), once(child, 'exit').then(() => [undefined])]);
   if (!message?.ready) throw new Error(`${role} did not start`);
   return { pid: child.pid, url: `http://${HOST}:${port}`, stop: () => stopChild(child) };
 }
+
+const NO_SETTINGS = { nodeFlags: [], env: {} };
 
 function stopChild(child) {
   if (child.exitCode !== null) return Promise.resolve();
@@ -367,6 +386,117 @@ const TARGETS = [
   ['nginx-cache', 'nginx', (size) => `/c/${size}`, 'cacheUrl'],
 ];
 
+/** How each Node server starts: its role, and whether it runs with Governor's process settings. */
+const NODE_SERVERS = {
+  node: ['node', false],
+  governor: ['governor', true],
+  'hp-ka': ['hp-ka', false],
+  'hp-ka-tuned': ['hp-ka', true],
+  'hp-default': ['hp-default', false],
+};
+
+/** Starts one of NODE_SERVERS in front of `origin` (`wrapper`: see startRole). */
+function startNodeServer(server, origin, governorSettings, wrapper = undefined) {
+  const [role, tuned] = NODE_SERVERS[server];
+  return startRole(role, role === 'node' ? undefined : origin.url, tuned ? governorSettings : NO_SETTINGS, wrapper);
+}
+
+/** The ratios reported: [first, second, the target for first / second, if the issue states one]. */
+const PAIRS = [
+  ['gov-hit', 'node', 0.9],
+  ['gov-miss', 'hp-ka', 0.9],
+  ['gov-miss', 'hp-ka-tuned'],
+  ['gov-miss', 'hp-default', 2.5],
+  ['gov-miss', 'nginx-pass'],
+  ['gov-hit', 'nginx-cache'],
+  ['nginx-pass', 'hp-ka'],
+  ['gov-miss', 'node'],
+];
+
+const sizeLabel = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
+
+/**
+ * --instructions: the instructions each Node target executes per request on its event-loop
+ * thread, counted by valgrind's callgrind. Unlike req/s and CPU time, the count does not depend on
+ * what else the machine runs (it repeats to within about 0.5%), so it shows what a code change
+ * costs. Each server runs under callgrind (one at a time, the origin outside it); per target, it
+ * is warmed with WARM_UP x --instructions-requests requests (8 connections), its counters are zeroed,
+ * and the next --instructions-requests requests are counted. Helper threads (JIT compiler, GC)
+ * are left out: under valgrind they still compile after the warm-up, which native runs do not.
+ */
+/** Warm-up requests per counted request: with fewer, the bare server still ran in part unoptimized (82k instructions per request after 6k requests, 60k after 30k). */
+const WARM_UP = 3;
+
+async function runInstructions(selected, governorSettings) {
+  ensureTools(['valgrind']);
+  const { default: autocannon } = await import('autocannon');
+  const count = Number(args['instructions-requests']);
+  const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
+  const origin = await startRole('origin');
+  const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
+  const rows = [];
+  try {
+    for (const size of args.sizes.split(',').map(Number)) {
+      for (const server of [...new Set(measured.map(([, one]) => one))]) {
+        const wrapper = ['valgrind', '-q', '--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${dir}/cg.%p`];
+        const child = await startNodeServer(server, origin, governorSettings, wrapper);
+        try {
+          for (const [name, , path] of measured.filter(([, one]) => one === server)) {
+            const url = child.url + path(size);
+            await autocannon({ url, connections: 8, amount: WARM_UP * count });
+            callgrindControl('-z', String(child.pid));
+            const load = await autocannon({ url, connections: 8, amount: count });
+            const dumped = callgrindDump(child.pid, dir);
+            rows.push({ name, size, perRequest: dumped / count, errors: load.errors + load.timeouts + load.non2xx });
+            console.log(`${sizeLabel(size)} ${name}: ${Math.round(dumped / count)} instructions per request`);
+          }
+        } finally {
+          await child.stop();
+        }
+      }
+    }
+  } finally {
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}), node ${process.version}\n`);
+  console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), errors: row.errors })));
+  const ratios = [];
+  for (const size of [...new Set(rows.map((row) => row.size))]) {
+    const of = (name) => rows.find((row) => row.name === name && row.size === size);
+    for (const [a, b] of PAIRS) {
+      if (of(a) !== undefined && of(b) !== undefined) ratios.push({ size: sizeLabel(size), ratio: `${a} / ${b}`, instructions: fmt(of(a).perRequest / of(b).perRequest) });
+    }
+  }
+  console.log('\nRatios (lower is cheaper for the first)\n');
+  console.table(ratios);
+}
+
+/** callgrind_control with `args`; throws when it fails. */
+function callgrindControl(...args) {
+  const result = spawnSync('callgrind_control', args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`callgrind_control ${args.join(' ')} failed: ${result.stderr || result.stdout}`);
+}
+
+/**
+ * Dumps the counters of the callgrind process `pid` writing to `dir`, and returns the instructions
+ * its event-loop thread executed since they were last zeroed: from the new file for thread 01
+ * (cg.<pid>.<dump>-<thread>), once complete (its last line, `totals:`, written).
+ */
+function callgrindDump(pid, dir) {
+  const before = new Set(readdirSync(dir));
+  callgrindControl('-d', String(pid));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const file = readdirSync(dir).find((name) => !before.has(name) && name.startsWith(`cg.${pid}.`) && name.endsWith('-01'));
+    const text = file === undefined ? '' : readFileSync(join(dir, file), 'utf8');
+    const summary = /^summary: (\d+)/m.exec(text);
+    if (summary !== null && /^totals: /m.test(text)) return Number(summary[1]);
+    if (Date.now() > deadline) throw new Error(`callgrind wrote no dump for process ${pid} in ${dir}`);
+    spawnSync('sleep', ['0.2']);
+  }
+}
+
 async function runBench() {
   if (process.platform !== 'linux') {
     console.error('the benchmark reads /proc for memory figures: run it on Linux');
@@ -384,26 +514,19 @@ async function runBench() {
     console.error(`unknown --targets ${unknown.join(', ')}; expected some of ${names.join(', ')}`);
     process.exit(2);
   }
-  const { nginx } = ensureTools();
+  const governorSettings = { nodeFlags: PROXY_NODE_FLAGS, env: proxyProcessEnv() };
+  if (args.instructions) return runInstructions(selected, governorSettings);
+  const needsNginx = TARGETS.some(([name, server]) => selected.includes(name) && server === 'nginx');
+  const { nginx } = ensureTools(['wrk', ...(needsNginx ? ['nginx'] : [])]);
   const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const started = [];
   try {
     const origin = await startRole('origin');
     started.push(origin);
-    const governorSettings = { nodeFlags: PROXY_NODE_FLAGS, env: proxyProcessEnv() };
-    /** How each server starts; only those that the selected targets use are started. */
-    const starters = {
-      node: () => startRole('node'),
-      governor: () => startRole('governor', origin.url, governorSettings),
-      'hp-ka': () => startRole('hp-ka', origin.url),
-      'hp-ka-tuned': () => startRole('hp-ka', origin.url, governorSettings),
-      'hp-default': () => startRole('hp-default', origin.url),
-      nginx: () => startNginx(nginx, dir, origin.url),
-    };
     const servers = {};
     for (const [name, server] of TARGETS) {
       if (!selected.includes(name) || servers[server] !== undefined) continue;
-      servers[server] = await starters[server]();
+      servers[server] = server === 'nginx' ? await startNginx(nginx, dir, origin.url) : await startNodeServer(server, origin, governorSettings);
       started.push(servers[server]);
     }
     const targets = TARGETS
@@ -452,7 +575,7 @@ function report(results, seconds) {
   console.table(
     results.map((row) => ({
       target: row.name,
-      size: row.size >= 1024 ? `${row.size / 1024} KiB` : `${row.size} B`,
+      size: sizeLabel(row.size),
       'req/s': Math.round(row.closed.rps),
       'spread req/s': `${Math.round(Math.min(...row.runs.map((run) => run.rps)))}-${Math.round(Math.max(...row.runs.map((run) => run.rps)))}`,
       'CPU us/req': fmt(row.closed.cpuUsPerRequest, 1),
@@ -466,27 +589,17 @@ function report(results, seconds) {
       'non-2xx/errors': `${row.closed.non2xx}${row.closed.errors ? ` ${row.closed.errors}` : ''}/${row.fixed.errors}`,
     })),
   );
-  const pairs = [
-    ['gov-hit', 'node', 0.9],
-    ['gov-miss', 'hp-ka', 0.9],
-    ['gov-miss', 'hp-ka-tuned'],
-    ['gov-miss', 'hp-default', 2.5],
-    ['gov-miss', 'nginx-pass'],
-    ['gov-hit', 'nginx-cache'],
-    ['nginx-pass', 'hp-ka'],
-    ['gov-miss', 'node'],
-  ];
   const ratios = [];
   for (const size of [...new Set(results.map((row) => row.size))]) {
     const of = (name) => results.find((row) => row.name === name && row.size === size);
-    for (const [a, b, target] of pairs) {
+    for (const [a, b, target] of PAIRS) {
       const x = of(a);
       const y = of(b);
       if (x === undefined || y === undefined) continue;
       const perRound = x.runs.map((run, i) => run.rps / y.runs[i].rps);
       const ratio = median(perRound);
       ratios.push({
-        size: size >= 1024 ? `${size / 1024} KiB` : `${size} B`,
+        size: sizeLabel(size),
         ratio: `${a} / ${b}`,
         'req/s': fmt(ratio),
         'per round': perRound.map((one) => fmt(one)).join(' '),
