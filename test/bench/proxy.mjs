@@ -468,6 +468,7 @@ async function runInstructions(selected, governorSettings) {
       if (of(a) !== undefined && of(b) !== undefined) ratios.push({ size: sizeLabel(size), ratio: `${a} / ${b}`, instructions: fmt(of(a).perRequest / of(b).perRequest) });
     }
   }
+  if (ratios.length === 0) return;
   console.log('\nRatios (lower is cheaper for the first)\n');
   console.table(ratios);
 }
