@@ -413,7 +413,24 @@ const PAIRS = [
   ['gov-miss', 'node'],
 ];
 
+/** The PAIRS whose two targets `rows` ({ name, size }) both has, per size: { size, a, b, x, y (their rows), target }. */
+function measuredPairs(rows) {
+  const found = [];
+  for (const size of [...new Set(rows.map((row) => row.size))]) {
+    const of = (name) => rows.find((row) => row.name === name && row.size === size);
+    for (const [a, b, target] of PAIRS) {
+      const x = of(a);
+      const y = of(b);
+      if (x !== undefined && y !== undefined) found.push({ size, a, b, x, y, target });
+    }
+  }
+  return found;
+}
+
 const sizeLabel = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
+
+/** Warm-up requests per counted request: with fewer, the bare server still ran in part unoptimized (82k instructions per request after 6k requests, 60k after 30k). */
+const WARM_UP = 3;
 
 /**
  * --instructions: the instructions each Node target executes per request on its event-loop
@@ -424,9 +441,6 @@ const sizeLabel = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
  * and the next --instructions-requests requests are counted. Helper threads (JIT compiler, GC)
  * are left out: under valgrind they still compile after the warm-up, which native runs do not.
  */
-/** Warm-up requests per counted request: with fewer, the bare server still ran in part unoptimized (82k instructions per request after 6k requests, 60k after 30k). */
-const WARM_UP = 3;
-
 async function runInstructions(selected, governorSettings) {
   ensureTools(['valgrind']);
   const { default: autocannon } = await import('autocannon');
@@ -434,11 +448,11 @@ async function runInstructions(selected, governorSettings) {
   const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const origin = await startRole('origin');
   const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
+  const wrapper = ['valgrind', '-q', '--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${dir}/cg.%p`];
   const rows = [];
   try {
     for (const size of args.sizes.split(',').map(Number)) {
       for (const server of [...new Set(measured.map(([, one]) => one))]) {
-        const wrapper = ['valgrind', '-q', '--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${dir}/cg.%p`];
         const child = await startNodeServer(server, origin, governorSettings, wrapper);
         try {
           for (const [name, , path] of measured.filter(([, one]) => one === server)) {
@@ -461,22 +475,16 @@ async function runInstructions(selected, governorSettings) {
   }
   console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}), node ${process.version}\n`);
   console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), errors: row.errors })));
-  const ratios = [];
-  for (const size of [...new Set(rows.map((row) => row.size))]) {
-    const of = (name) => rows.find((row) => row.name === name && row.size === size);
-    for (const [a, b] of PAIRS) {
-      if (of(a) !== undefined && of(b) !== undefined) ratios.push({ size: sizeLabel(size), ratio: `${a} / ${b}`, instructions: fmt(of(a).perRequest / of(b).perRequest) });
-    }
-  }
+  const ratios = measuredPairs(rows).map(({ size, a, b, x, y }) => ({ size: sizeLabel(size), ratio: `${a} / ${b}`, instructions: fmt(x.perRequest / y.perRequest) }));
   if (ratios.length === 0) return;
   console.log('\nRatios (lower is cheaper for the first)\n');
   console.table(ratios);
 }
 
 /** callgrind_control with `args`; throws when it fails. */
-function callgrindControl(...args) {
-  const result = spawnSync('callgrind_control', args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`callgrind_control ${args.join(' ')} failed: ${result.stderr || result.stdout}`);
+function callgrindControl(...commandArgs) {
+  const result = spawnSync('callgrind_control', commandArgs, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`callgrind_control ${commandArgs.join(' ')} failed: ${result.stderr || result.stdout}`);
 }
 
 /**
@@ -591,26 +599,20 @@ function report(results, seconds) {
     })),
   );
   const ratios = [];
-  for (const size of [...new Set(results.map((row) => row.size))]) {
-    const of = (name) => results.find((row) => row.name === name && row.size === size);
-    for (const [a, b, target] of PAIRS) {
-      const x = of(a);
-      const y = of(b);
-      if (x === undefined || y === undefined) continue;
-      const perRound = x.runs.map((run, i) => run.rps / y.runs[i].rps);
-      const ratio = median(perRound);
-      ratios.push({
-        size: sizeLabel(size),
-        ratio: `${a} / ${b}`,
-        'req/s': fmt(ratio),
-        'per round': perRound.map((one) => fmt(one)).join(' '),
-        'CPU/req': fmt(x.closed.cpuUsPerRequest / y.closed.cpuUsPerRequest),
-        'p50 (closed)': fmt(x.closed.p50 / y.closed.p50),
-        'p99 (closed)': fmt(x.closed.p99 / y.closed.p99),
-        'p99 (@rate)': fmt(x.fixed.p99 / y.fixed.p99),
-        target: target === undefined ? '' : `>= ${target}x req/s: ${ratio >= target ? 'met' : 'NOT met'}`,
-      });
-    }
+  for (const { size, a, b, x, y, target } of measuredPairs(results)) {
+    const perRound = x.runs.map((run, i) => run.rps / y.runs[i].rps);
+    const ratio = median(perRound);
+    ratios.push({
+      size: sizeLabel(size),
+      ratio: `${a} / ${b}`,
+      'req/s': fmt(ratio),
+      'per round': perRound.map((one) => fmt(one)).join(' '),
+      'CPU/req': fmt(x.closed.cpuUsPerRequest / y.closed.cpuUsPerRequest),
+      'p50 (closed)': fmt(x.closed.p50 / y.closed.p50),
+      'p99 (closed)': fmt(x.closed.p99 / y.closed.p99),
+      'p99 (@rate)': fmt(x.fixed.p99 / y.fixed.p99),
+      target: target === undefined ? '' : `>= ${target}x req/s: ${ratio >= target ? 'met' : 'NOT met'}`,
+    });
   }
   console.log('\nRatios (req/s: median of the per-round ratios, higher is better for the first; CPU per request and latency: lower is better)\n');
   console.table(ratios);
