@@ -137,6 +137,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
       host: text('Address the proxy binds to.', '127.0.0.1'),
       port: port('Port of the proxy'),
       origin: text('The origin website: an http:// or https:// URL.', 'http://127.0.0.1:8090'),
+      originCaFile: text("PEM file of the certificate authorities an https:// origin's certificate must chain to, in place of Node's bundled ones (an origin with a private CA)."),
       maxInFlight: integer('Requests in flight to the origin at most (C).', 64, 1),
       maxQueue: integer('Requests waiting for admission at most (Q); beyond that, shed.', 256, 0),
       queueTimeoutMs: millis('A queued request waiting longer than this is shed', 5_000, 1),

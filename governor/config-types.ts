@@ -33,6 +33,8 @@ export interface GovernorConfig {
     /** 0 = any free port. */
     port: number;
     origin: string;
+    /** PEM file of the authorities an https origin's certificate must chain to, in place of Node's bundled ones. */
+    originCaFile?: string;
     /** Requests in flight to the origin at most (C). */
     maxInFlight: number;
     /** Requests waiting for admission at most (Q); beyond that, shed. */

@@ -247,6 +247,7 @@ function resolvePaths(config: GovernorConfig, baseDir: string): void {
   config.rulesDir = resolve(baseDir, config.rulesDir);
   if (config.tasks.extraDir !== undefined) config.tasks.extraDir = resolve(baseDir, config.tasks.extraDir);
   if (config.admin.secretFile !== undefined) config.admin.secretFile = resolve(baseDir, config.admin.secretFile);
+  if (config.proxy.originCaFile !== undefined) config.proxy.originCaFile = resolve(baseDir, config.proxy.originCaFile);
   config.tasks.modules = config.tasks.modules.map((m) => (m.startsWith('.') ? resolve(baseDir, m) : m));
 }
 
@@ -381,6 +382,13 @@ function crossFieldProblems(merged: Record<string, unknown>, layers: Layer[]): C
     if (typeof url === 'string' && url !== '' && !isHttpUrl(url)) {
       found.push(problem(sourceOf(key), key, url, 'expected an http:// or https:// URL with a host'));
     }
+  }
+
+  const originCaFile = value('proxy.originCaFile');
+  const origin = value('proxy.origin');
+  if (typeof originCaFile === 'string' && typeof origin === 'string' && !origin.startsWith('https://')) {
+    const complaint = `applies to an https:// origin only; proxy.origin is ${JSON.stringify(origin)} (from ${sourceOf('proxy.origin')})`;
+    found.push(problem(sourceOf('proxy.originCaFile'), 'proxy.originCaFile', originCaFile, complaint));
   }
 
   const trusted = value('proxy.trustedProxies');

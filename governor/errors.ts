@@ -6,6 +6,7 @@
 export const ERROR_CODES = {
   GOV_ERR_CONFIG_INVALID: 'The configuration file failed validation; every problem is listed.',
   GOV_ERR_CONFIG_READ: 'The configuration file could not be read or parsed (JSON/YAML syntax).',
+  GOV_ERR_CONFIG_ORIGIN_CA: 'proxy.originCaFile cannot be read, holds no PEM certificate, or holds one that does not parse.',
   GOV_ERR_RULES_INVALID: 'A rule set failed validation; the last good set stays active.',
   GOV_ERR_TASK_LOAD: 'A task module could not be imported or is not a valid Task.',
   GOV_ERR_TASK_TIMEOUT: 'A task run exceeded its timeoutMs and was aborted.',

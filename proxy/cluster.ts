@@ -10,7 +10,7 @@ import { WORKER_CONFIG_ENV, WORKER_LOG_LEVEL_ENV, type FromWorker, type ToWorker
 import { Denylist, normalizeAddress } from './denylist.js';
 import { proxyProcessEnv, withProxyNodeFlags } from './process-settings.js';
 import { mergeSamples, sumTotals, type WorkerReports } from './sample-merge.js';
-import { checkedPurge, createProxy, type EdgeProxy, type ProxyConfig, type ProxyOptions } from './server.js';
+import { checkedPurge, createProxy, originTarget, type EdgeProxy, type ProxyConfig, type ProxyOptions } from './server.js';
 import type { BlockedClient, CachePurge, ProxySample, ProxyTotals } from './types.js';
 
 /** How long a worker may take to listen before it counts as failed. */
@@ -74,6 +74,7 @@ function workerEntry(): string {
  * purpose. The cache is per worker: a purge or an invalidation reaches them all.
  */
 export async function createClusteredProxy(cfg: ProxyConfig, opts: ClusterOptions = {}): Promise<ClusteredProxy> {
+  originTarget(cfg); // a bad origin or CA file fails here, with its code, rather than in every worker
   const proxy = new ClusteredProxy(cfg, workerCount(cfg), opts.log ?? pino({ level: 'silent' }), opts.workerLogLevel);
   await proxy.start();
   return proxy;

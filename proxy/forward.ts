@@ -2,6 +2,7 @@ import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessag
 import type { Socket } from 'node:net';
 import type { Stream } from 'node:stream';
 import type { Url } from 'node:url';
+import type https from 'node:https';
 import httpProxy from 'http-proxy';
 import type { Logger } from 'pino';
 import type { BreakerPermit, CircuitBreaker } from './breaker.js';
@@ -11,6 +12,8 @@ import type { RetryBudget } from './retry-budget.js';
 
 export interface ForwarderOptions {
   origin: URL;
+  /** PEM authorities an https origin's certificate must chain to (the agent's `ca`); default: Node's bundled ones. */
+  originCa?: string;
   /** Connections to the origin at most (the agent's maxSockets). */
   maxSockets: number;
   /** The longest the origin may stay silent: before its response head, or between body chunks. */
@@ -120,9 +123,9 @@ export class Forwarder {
   private readonly pathPrefix: string;
 
   constructor(readonly options: ForwarderOptions) {
-    const { origin, maxSockets } = options;
+    const { origin, originCa, maxSockets } = options;
     const secure = origin.protocol === 'https:';
-    const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' };
+    const agentOptions: https.AgentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo', ...(originCa === undefined ? {} : { ca: originCa }) };
     this.agent = leanAgent(secure, agentOptions);
     const target: Partial<Url> = {
       protocol: origin.protocol,

@@ -13,6 +13,7 @@ import { Denylist, normalizeAddress } from './denylist.js';
 import { StalledClients, type WatchedConnection } from './stalled-clients.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { CACHE_HEADER, IDEMPOTENT_METHODS, SAFE_METHODS, type CacheStatus, type ClientExchange } from './exchange.js';
+import { loadOriginCa } from './origin-ca.js';
 import { Forwarder, type BodyTap, type OriginExchange, type OriginHandlers, type OriginRequest } from './forward.js';
 import { responseHeadersForClient, upstreamRequestHeaders } from './headers.js';
 import { checkRequest, hasBody, targetPath } from './request-checks.js';
@@ -57,6 +58,18 @@ function clientErrorCode(err: NodeJS.ErrnoException): ResponseErrorCode {
   if (err.code === 'HPE_HEADER_OVERFLOW') return 'GOV_ERR_PROXY_HEADERS_TOO_LARGE';
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'GOV_ERR_PROXY_REQUEST_TIMEOUT';
   return 'GOV_ERR_PROXY_BAD_REQUEST';
+}
+
+/** The origin as configured: its URL and, for an https origin with proxy.originCaFile, the authorities its certificate must chain to. */
+export interface OriginTarget {
+  url: URL;
+  ca?: string;
+}
+
+/** `cfg`'s origin, checked: GovError GOV_ERR_CONFIG_INVALID for a URL that is not http(s), GOV_ERR_CONFIG_ORIGIN_CA for an unusable CA file. */
+export function originTarget(cfg: ProxyConfig): OriginTarget {
+  const url = parseOrigin(cfg.origin);
+  return cfg.originCaFile === undefined ? { url } : { url, ca: loadOriginCa(cfg.originCaFile) };
 }
 
 function parseOrigin(origin: string): URL {
@@ -114,7 +127,7 @@ export function checkedPurge(what: unknown): CachePurge {
  * connection is closed after Node's keepAliveTimeout.
  */
 export async function createProxy(cfg: ProxyConfig, opts: ProxyOptions = {}): Promise<EdgeProxy> {
-  const proxy = new EdgeProxyServer(cfg, parseOrigin(cfg.origin), opts.log ?? pino({ level: 'silent' }), opts.onInvalidate);
+  const proxy = new EdgeProxyServer(cfg, originTarget(cfg), opts.log ?? pino({ level: 'silent' }), opts.onInvalidate);
   await proxy.listen();
   return proxy;
 }
@@ -142,11 +155,11 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
 
   constructor(
     private readonly cfg: ProxyConfig,
-    origin: URL,
+    origin: OriginTarget,
     private readonly log: Logger,
     private readonly onInvalidate: ((key: string) => void) | undefined,
   ) {
-    this.originHost = origin.host;
+    this.originHost = origin.url.host;
     this.detachedDeadlineMs = Math.min(cfg.deadlines.totalMs, cfg.upstreamTimeoutMs);
     this.admission = new Admission(cfg);
     this.stats = new ProxyStats(cfg.maxTrackedClients);
@@ -155,7 +168,8 @@ class EdgeProxyServer implements EdgeProxy, CacheHost {
     this.denylist = new Denylist(cfg.limits.maxBlockedClients);
     this.trustedProxies = new TrustedProxies(cfg.trustedProxies);
     this.forwarder = new Forwarder({
-      origin,
+      origin: origin.url,
+      originCa: origin.ca,
       maxSockets: cfg.maxInFlight,
       upstreamTimeoutMs: cfg.upstreamTimeoutMs,
       connectMs: cfg.deadlines.connectMs,

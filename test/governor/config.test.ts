@@ -101,7 +101,7 @@ describe('defaults', () => {
 
 describe('CONFIG_SCHEMA', () => {
   /** Keys the type marks optional: they have no default. */
-  const OPTIONAL = new Set(['tasks.extraDir', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint', 'cloud.ec2.targetGroupArn', 'cloud.ec2.elbEndpoint', 'admin.secretFile', 'metrics.enabled', 'metrics.endpoint']);
+  const OPTIONAL = new Set(['tasks.extraDir', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint', 'cloud.ec2.targetGroupArn', 'cloud.ec2.elbEndpoint', 'admin.secretFile', 'proxy.originCaFile', 'metrics.enabled', 'metrics.endpoint']);
 
   function walk(node: SchemaNode, path: string, visit: (node: SchemaNode, path: string) => void): void {
     visit(node, path);
@@ -176,6 +176,11 @@ describe('malformed config files: every problem is reported at once', () => {
       file: 'bad-urls.yaml',
       keys: ['proxy.origin', 'cloud.ec2.endpoint', 'cloud.ec2.imdsEndpoint', 'cloud.ec2.elbEndpoint'],
       mentions: ['proxy.origin = "ftp://origin.example/": expected an http:// or https:// URL'],
+    },
+    {
+      file: 'ca-without-https.yaml',
+      keys: ['proxy.originCaFile'],
+      mentions: ['proxy.originCaFile = "certs/origin-ca.pem": applies to an https:// origin only; proxy.origin is "http://origin.example/"'],
     },
     {
       file: 'bad-target-group.yaml',
@@ -298,9 +303,10 @@ describe('valid files', () => {
   });
 
   it('resolves relative paths against the working directory without a file', () => {
-    const config = parseConfig({ stateDir: 'var/state', tasks: { extraDir: '../x' } }, 'user-data', {});
+    const config = parseConfig({ stateDir: 'var/state', tasks: { extraDir: '../x' }, proxy: { origin: 'https://origin.example', originCaFile: 'ca.pem' } }, 'user-data', {});
     expect(config.stateDir).toBe(resolve(process.cwd(), 'var/state'));
     expect(config.tasks.extraDir).toBe(resolve(process.cwd(), '../x'));
+    expect(config.proxy.originCaFile).toBe(resolve(process.cwd(), 'ca.pem'));
   });
 
   it('layers base under the file, and names base in its problems', () => {
