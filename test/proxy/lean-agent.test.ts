@@ -1,14 +1,27 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { definedOptions, leanAgent } from '../../proxy/lean-agent.js';
+import { connectionOptions, leanAgent } from '../../proxy/lean-agent.js';
 
-describe('definedOptions', () => {
-  it('drops the undefined keys and keeps every other value', () => {
-    const options = { host: 'a', port: 80, ca: undefined, socketPath: undefined, timeout: 0, servername: '', keepAlive: false, lookup: null };
-    expect(definedOptions(options)).toEqual({ host: 'a', port: 80, timeout: 0, servername: '', keepAlive: false, lookup: null });
-    expect(Object.keys(definedOptions(options))).not.toContain('ca');
+describe('connectionOptions', () => {
+  it('drops the undefined keys and the message options, and keeps every other value', () => {
+    const options = {
+      host: 'a',
+      port: 80,
+      ca: undefined,
+      socketPath: undefined,
+      timeout: 0,
+      servername: '',
+      keepAlive: false,
+      lookup: null,
+      method: 'GET',
+      headers: { host: 'a' },
+      agent: false,
+      path: '/x',
+    };
+    expect(connectionOptions(options)).toEqual({ host: 'a', port: 80, timeout: 0, servername: '', keepAlive: false, lookup: null });
     expect(options).toHaveProperty('ca'); // the caller's object is left alone
+    expect(options).toHaveProperty('path');
   });
 });
 
@@ -18,7 +31,7 @@ describe('leanAgent', () => {
     await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
   });
 
-  it('keeps connections alive and hands Node request options without undefined keys', async () => {
+  it('keeps connections alive and hands Node only the options of the connection', async () => {
     const ports: number[] = [];
     server = http.createServer((req, res) => {
       ports.push(req.socket.remotePort ?? 0);
@@ -51,9 +64,17 @@ describe('leanAgent', () => {
     }
     agent.destroy();
 
+    // The limits still hold, read by the constructor, though the agent's options no longer carry them.
+    expect(agent.maxSockets).toBe(4);
+    expect(Object.keys((agent as unknown as { options: object }).options)).not.toContain('maxSockets');
     expect(ports).toHaveLength(2);
     expect(ports[1]).toBe(ports[0]); // the second request reused the first one's connection
     expect(seen.length).toBeGreaterThan(0);
-    for (const options of seen) expect(Object.entries(options).filter(([, value]) => value === undefined)).toEqual([]);
+    for (const options of seen) {
+      expect(Object.entries(options).filter(([, value]) => value === undefined)).toEqual([]);
+      expect(options).not.toHaveProperty('method');
+      expect(options).not.toHaveProperty('headers');
+      expect(options.path).toBeNull(); // the agent's own, not the request's '/'
+    }
   });
 });
