@@ -89,6 +89,44 @@ describe('client timeouts', () => {
     expect(proxy.totals().errors.GOV_ERR_PROXY_CLIENT_TIMEOUT).toBeUndefined();
   });
 
+  it('an origin body is relayed no faster than the client takes it (the origin waits, the proxy holds little)', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let written = 0;
+    const origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const pump = () => {
+        while (written < 1024 * 1024 * 1024) {
+          written += chunk.length;
+          if (!res.write(chunk)) return;
+        }
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    cleanups.push(() => origin.close());
+    const proxy = await startProxy(origin.url, { clientTimeoutMs: 5_000, upstreamTimeoutMs: 5_000 });
+    cleanups.push(() => proxy.close());
+
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(proxy.url, { agent: false }, resolve).on('error', reject);
+    });
+    response.pause(); // read nothing for a while
+    response.on('error', () => {});
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const whilePaused = written;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // Only the sockets' kernel buffers and the streams' high-water marks fill (a few MB); without
+    // backpressure the proxy would read the origin at loopback speed, hundreds of MB in 0.8 s.
+    expect(written).toBe(whilePaused);
+    expect(written).toBeLessThan(32 * 1024 * 1024);
+    let read = 0;
+    response.on('data', (data: Buffer) => (read += data.length));
+    response.resume();
+    await waitFor(() => written > whilePaused && read > whilePaused, 'the relay going on once the client reads');
+    response.destroy();
+  });
+
   it('a client that stops reading its response for clientTimeoutMs is disconnected, and so is the origin', async () => {
     const chunk = Buffer.alloc(64 * 1024, 'x');
     const origin = await startOrigin((_req, res) => {
