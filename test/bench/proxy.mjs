@@ -12,7 +12,8 @@
 // (a bare Node server with as many workers) answering the same bytes; Governor's processes run
 // with the Node flags and malloc settings it ships with (proxy/process-settings.ts), the other
 // Node targets (but hp-ka-tuned) with Node's and glibc's defaults:
-//   node        a bare Node server answering the bytes itself (Node's ceiling)
+//   node        a bare Node server answering as the origin does, for the resource gov-hit
+//               serves from its cache: the same status, headers and body (Node's ceiling)
 //   gov-hit     Governor, every request a cache hit
 //   gov-miss    Governor, every request to the origin (the origin says no-store)
 //   hp-ka       http-proxy with a keep-alive agent
@@ -99,26 +100,17 @@ function bodyFor(url) {
   return body;
 }
 
+/** The origin's answer: /c/<size> cacheable for an hour, /n/<size> no-store. */
+function answerAsOrigin(req, res) {
+  const body = bodyFor(req.url);
+  const cacheControl = req.url.startsWith('/c/') ? 'public, max-age=3600' : 'no-store';
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'cache-control': cacheControl });
+  res.end(body);
+}
+
 const roles = {
-  /** The origin: /c/<size> cacheable for an hour, /n/<size> no-store. */
-  origin: () =>
-    clustered(() =>
-      http.createServer((req, res) => {
-        const body = bodyFor(req.url);
-        const cacheControl = req.url.startsWith('/c/') ? 'public, max-age=3600' : 'no-store';
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'cache-control': cacheControl });
-        res.end(body);
-      }),
-    ),
-  /** Node's ceiling: the same bytes without any proxying. */
-  node: () =>
-    clustered(() =>
-      http.createServer((req, res) => {
-        const body = bodyFor(req.url);
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
-        res.end(body);
-      }),
-    ),
+  /** The origin every proxy target is in front of; also, in a process of its own, the node target. */
+  origin: () => clustered(() => http.createServer(answerAsOrigin)),
   'hp-ka': () => httpProxyRole(true),
   'hp-default': () => httpProxyRole(false),
   governor: async () => {
@@ -376,7 +368,7 @@ async function fixedRate(url, rate, seconds) {
 
 /** The targets: [name, the server it loads, its path for a body size, which of the server's URLs]. */
 const TARGETS = [
-  ['node', 'node', (size) => `/n/${size}`],
+  ['node', 'node', (size) => `/c/${size}`],
   ['gov-hit', 'governor', (size) => `/c/${size}`],
   ['gov-miss', 'governor', (size) => `/n/${size}`],
   ['hp-ka', 'hp-ka', (size) => `/n/${size}`],
@@ -388,7 +380,7 @@ const TARGETS = [
 
 /** How each Node server starts: its role, and whether it runs with Governor's process settings. */
 const NODE_SERVERS = {
-  node: ['node', false],
+  node: ['origin', false],
   governor: ['governor', true],
   'hp-ka': ['hp-ka', false],
   'hp-ka-tuned': ['hp-ka', true],
@@ -398,7 +390,7 @@ const NODE_SERVERS = {
 /** Starts one of NODE_SERVERS in front of `origin` (`wrapper`: see startRole). */
 function startNodeServer(server, origin, governorSettings, wrapper = undefined) {
   const [role, tuned] = NODE_SERVERS[server];
-  return startRole(role, role === 'node' ? undefined : origin.url, tuned ? governorSettings : NO_SETTINGS, wrapper);
+  return startRole(role, role === 'origin' ? undefined : origin.url, tuned ? governorSettings : NO_SETTINGS, wrapper);
 }
 
 /** The ratios reported: [first, second, the target for first / second, if the issue states one]. */
