@@ -26,8 +26,10 @@ async function keepFilling(dir: string): Promise<Worker> {
 
 describe('fs.rm after a VirtualClock (test/load-fs-rm-with-real-timers.ts)', () => {
   let writer: Worker | undefined;
+  let parent: string | undefined;
   afterEach(async () => {
     await writer?.terminate();
+    if (parent !== undefined) await rm(parent, { recursive: true, force: true });
   });
 
   it('waits between retries on real timers even when a VirtualClock was installed during an earlier rm', async () => {
@@ -35,7 +37,8 @@ describe('fs.rm after a VirtualClock (test/load-fs-rm-with-real-timers.ts)', () 
     await rm(join(tmpdir(), 'governor-test-no-such-path'), { force: true });
     clock.uninstall();
 
-    const dir = join(await mkdtemp(join(tmpdir(), 'governor-rm-')), 'busy');
+    parent = await mkdtemp(join(tmpdir(), 'governor-rm-'));
+    const dir = join(parent, 'busy');
     await mkdir(dir);
     writer = await keepFilling(dir);
     const outcome = await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 5 }).then(
@@ -44,8 +47,5 @@ describe('fs.rm after a VirtualClock (test/load-fs-rm-with-real-timers.ts)', () 
     );
     // Either way it settled: under the trap it never does and the test times out.
     expect(['removed', 'ENOTEMPTY']).toContain(outcome);
-    await writer.terminate();
-    writer = undefined;
-    await rm(join(dir, '..'), { recursive: true, force: true });
   }, 5_000);
 });
