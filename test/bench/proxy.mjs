@@ -7,6 +7,7 @@
 //                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
 //                                              [--targets node,gov-hit,...] (default: all)
 //   node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--targets ...] [--sizes ...]
+//   node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
 //
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
 // (a bare Node server with as many workers) answering the same bytes; Governor's processes run
@@ -36,7 +37,8 @@
 // installs them (apt-get) when they are missing and it runs as root, and says how otherwise.
 // --instructions instead counts the instructions each Node target executes per request
 // (valgrind's callgrind, also installed from Debian): a figure the machine's noise does not move,
-// for comparing code changes (see runInstructions).
+// for comparing code changes (see runInstructions). --profile instead splits each Node target's
+// CPU time per request by where it is spent, from perf's time samples (see runProfile).
 import { Buffer } from 'node:buffer';
 import { spawn, spawnSync, fork } from 'node:child_process';
 import cluster from 'node:cluster';
@@ -49,6 +51,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { parseArgs } from 'node:util';
+import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
 
 const HOST = '127.0.0.1';
 const SELF = fileURLToPath(import.meta.url);
@@ -69,6 +72,7 @@ const { values: args } = parseArgs({
     'no-install': { type: 'boolean', default: false },
     instructions: { type: 'boolean', default: false },
     'instructions-requests': { type: 'string', default: '10000' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const WORKERS = Number(args.workers);
@@ -151,7 +155,7 @@ function have(command) {
 }
 
 /** Debian packages of the tools the benchmark runs. */
-const PACKAGES = { nginx: 'nginx-light', wrk: 'wrk', valgrind: 'valgrind' };
+const PACKAGES = { nginx: 'nginx-light', wrk: 'wrk', valgrind: 'valgrind', perf: 'linux-perf' };
 
 /** Where a tool is, if installed (nginx lives in /usr/sbin, outside some PATHs). */
 function locate(name) {
@@ -354,7 +358,7 @@ async function closedLoop(url, seconds, pid, warmUp) {
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? '';
   const cpuUsPerRequest = ((after.cpuMs - before.cpuMs) * 1000) / requests;
-  return { rps, p50, p99, non2xx, errors, memory, cpuUsPerRequest, faultsPerRequest: (after.minorFaults - before.minorFaults) / requests };
+  return { requests, rps, p50, p99, non2xx, errors, memory, cpuUsPerRequest, faultsPerRequest: (after.minorFaults - before.minorFaults) / requests };
 }
 
 /** Fixed-rate load with autocannon: latency when nobody is saturated. */
@@ -387,10 +391,11 @@ const NODE_SERVERS = {
   'hp-default': ['hp-default', false],
 };
 
-/** Starts one of NODE_SERVERS in front of `origin` (`wrapper`: see startRole). */
-function startNodeServer(server, origin, governorSettings, wrapper = undefined) {
+/** Starts one of NODE_SERVERS in front of `origin`, with `extraFlags` added to its Node flags (`wrapper`: see startRole). */
+function startNodeServer(server, origin, governorSettings, wrapper = undefined, extraFlags = []) {
   const [role, tuned] = NODE_SERVERS[server];
-  return startRole(role, role === 'origin' ? undefined : origin.url, tuned ? governorSettings : NO_SETTINGS, wrapper);
+  const settings = tuned ? governorSettings : NO_SETTINGS;
+  return startRole(role, role === 'origin' ? undefined : origin.url, { ...settings, nodeFlags: [...settings.nodeFlags, ...extraFlags] }, wrapper);
 }
 
 /** The ratios reported: [first, second, the target for first / second, if the issue states one]. */
@@ -498,6 +503,114 @@ function callgrindDump(pid, dir) {
   }
 }
 
+/**
+ * Loads `rows` (targets for body size `size`: { name, url, pid, runs }) in --rounds rounds, each
+ * visiting every row in turn, so that a slow spell of a shared machine falls on every target
+ * alike; `measure(row, round)` makes one run, which is added to row.runs and must give its `rps`.
+ */
+async function loadInRounds(size, rows, measure) {
+  const rounds = Number(args.rounds);
+  for (let round = 0; round < rounds; round++) {
+    process.stdout.write(`${size} B, round ${round + 1}/${rounds}:`);
+    for (const row of rows) {
+      const run = await measure(row, round);
+      row.runs.push(run);
+      process.stdout.write(` ${row.name} ${Math.round(run.rps)}`);
+    }
+    process.stdout.write('\n');
+  }
+}
+
+/**
+ * The Node flags of a profiled server: --perf-basic-prof, which also opens V8's log (by default
+ * isolate-<address>-<pid>-v8.log in the working directory), so that log goes to `dir`.
+ */
+const PROFILED_NODE_FLAGS = (dir) => ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(dir, 'v8-%p.log')}`];
+
+/**
+ * --profile: each Node target's CPU time per request split by where it is spent (the categories of
+ * cpu-profile.mjs), from perf's cpu-clock samples of its processes, every thread and the kernel's
+ * work for them included. The runs are the closed-loop runs of the main benchmark (--rounds rounds
+ * of --duration s visiting every target in turn, a 1 s warm-up first), each recorded by perf; the
+ * servers run with --perf-basic-prof so that JavaScript functions have names. Where callgrind
+ * counts instructions, samples weigh each function by the time it took, so they show where a
+ * target spends more time per instruction than another (what req/s and CPU time measure).
+ */
+async function runProfile(selected, governorSettings) {
+  ensureTools(['wrk', 'perf']);
+  const seconds = Number(args.duration);
+  const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
+  const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
+  const started = [];
+  const profiled = [];
+  try {
+    started.push(await startRole('origin'));
+    const servers = {};
+    for (const [, server] of measured) {
+      if (servers[server] !== undefined) continue;
+      servers[server] = await startNodeServer(server, started[0], governorSettings, undefined, PROFILED_NODE_FLAGS(dir));
+      started.push(servers[server]);
+      profiled.push(...processTree(servers[server].pid));
+    }
+    const rows = [];
+    for (const size of args.sizes.split(',').map(Number)) {
+      const sized = measured.map(([name, server, path]) => ({ name, size, url: servers[server].url + path(size), pid: servers[server].pid, runs: [] }));
+      await loadInRounds(size, sized, async (row, round) => {
+        if (round === 0) await closedLoop(row.url, 1, row.pid, false); // the warm-up, not recorded
+        const file = join(dir, `${row.name}-${size}-${round}.data`);
+        const run = await recordWhile(processTree(row.pid), file, () => closedLoop(row.url, seconds, row.pid, false));
+        return { ...run, samples: samplesOf(file, ROOT) };
+      });
+      rows.push(...sized);
+    }
+    reportProfile(rows, seconds);
+  } finally {
+    for (const server of started.reverse()) await server.stop();
+    removeSymbolMaps(profiled);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** How many functions reportProfile lists per ratio. */
+const PROFILE_FUNCTIONS = 15;
+
+function reportProfile(rows, seconds) {
+  const rounds = rows[0]?.runs.length ?? 0;
+  const sampledMicros = (run, counts) => microsPerRequest([...counts.values()].reduce((sum, one) => sum + one, 0), run.requests);
+  console.log(
+    `\nCPU time per request by where it is spent (µs; perf cpu-clock samples at ${SAMPLE_HZ} Hz, every thread of the target's processes), ` +
+      `median of ${rounds} rounds of ${seconds} s closed-loop, ${args.connections} connections, node ${process.version}. ` +
+      `Each column is its own median, so they need not add up to the total; /proc gives the target's CPU time per request measured the usual way.\n`,
+  );
+  console.table(
+    rows.map((row) => ({
+      target: row.name,
+      size: sizeLabel(row.size),
+      'req/s': Math.round(median(row.runs.map((run) => run.rps))),
+      total: fmt(median(row.runs.map((run) => sampledMicros(run, run.samples.byCategory))), 1),
+      '/proc': fmt(median(row.runs.map((run) => run.cpuUsPerRequest)), 1),
+      ...Object.fromEntries(CATEGORIES.map((category) => [category, fmt(median(row.runs.map((run) => microsPerRequest(run.samples.byCategory.get(category) ?? 0, run.requests))))])),
+    })),
+  );
+  // Per function, over all rounds together: a function's samples are too few in one round.
+  const perFunction = (row) => {
+    const requests = row.runs.reduce((sum, run) => sum + run.requests, 0);
+    const samples = new Map();
+    for (const run of row.runs) for (const [symbol, count] of run.samples.bySymbol) samples.set(symbol, (samples.get(symbol) ?? 0) + count);
+    return new Map([...samples].map(([symbol, count]) => [symbol, microsPerRequest(count, requests)]));
+  };
+  for (const { size, a, b, x, y } of measuredPairs(rows)) {
+    const first = perFunction(x);
+    const second = perFunction(y);
+    const differences = [...new Set([...first.keys(), ...second.keys()])]
+      .map((symbol) => ({ symbol, a: first.get(symbol) ?? 0, b: second.get(symbol) ?? 0 }))
+      .sort((one, other) => Math.abs(other.a - other.b) - Math.abs(one.a - one.b))
+      .slice(0, PROFILE_FUNCTIONS);
+    console.log(`\n${sizeLabel(size)} ${a} / ${b}: the ${PROFILE_FUNCTIONS} functions whose time per request differs most (µs, all rounds)\n`);
+    console.table(differences.map(({ symbol, a: timeA, b: timeB }) => ({ function: symbol.slice(0, 90), [a]: fmt(timeA), [b]: fmt(timeB), difference: fmt(timeA - timeB) })));
+  }
+}
+
 async function runBench() {
   if (process.platform !== 'linux') {
     console.error('the benchmark reads /proc for memory figures: run it on Linux');
@@ -517,6 +630,7 @@ async function runBench() {
   }
   const governorSettings = { nodeFlags: PROXY_NODE_FLAGS, env: proxyProcessEnv() };
   if (args.instructions) return runInstructions(selected, governorSettings);
+  if (args.profile) return runProfile(selected, governorSettings);
   const needsNginx = TARGETS.some(([name, server]) => selected.includes(name) && server === 'nginx');
   const { nginx } = ensureTools(['wrk', ...(needsNginx ? ['nginx'] : [])]);
   const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
@@ -534,20 +648,11 @@ async function runBench() {
       .filter(([name]) => selected.includes(name))
       .map(([name, server, path, urlKey = 'url']) => [name, { url: servers[server][urlKey], pid: servers[server].pid }, path]);
     const seconds = Number(args.duration);
-    const rounds = Number(args.rounds);
     const latencySeconds = Number(args['latency-duration']);
     const results = [];
     for (const size of args.sizes.split(',').map(Number)) {
       const rows = targets.map(([name, server, path]) => ({ name, size, url: server.url + path(size), pid: server.pid, runs: [] }));
-      for (let round = 0; round < rounds; round++) {
-        process.stdout.write(`${size} B, round ${round + 1}/${rounds}:`);
-        for (const row of rows) {
-          const run = await closedLoop(row.url, seconds, row.pid, round === 0);
-          row.runs.push(run);
-          process.stdout.write(` ${row.name} ${Math.round(run.rps)}`);
-        }
-        process.stdout.write('\n');
-      }
+      await loadInRounds(size, rows, (row, round) => closedLoop(row.url, seconds, row.pid, round === 0));
       for (const row of rows) {
         row.closed = {
           ...medianBy(row.runs, (run) => run.rps),
