@@ -504,6 +504,25 @@ function callgrindDump(pid, dir) {
 }
 
 /**
+ * Starts the server of each of `targets` (entries of TARGETS) once, with `start(server)`, adding
+ * each to `started` as it comes up (so that a failure later still stops it); returns them by server.
+ */
+async function startServers(targets, start, started) {
+  const servers = {};
+  for (const [, server] of targets) {
+    if (servers[server] !== undefined) continue;
+    servers[server] = await start(server);
+    started.push(servers[server]);
+  }
+  return servers;
+}
+
+/** One row for loadInRounds per entry of `targets`, on its server's URL (`urlKey`) for body size `size`. */
+function rowsFor(targets, servers, size) {
+  return targets.map(([name, server, path, urlKey = 'url']) => ({ name, size, url: servers[server][urlKey] + path(size), pid: servers[server].pid, runs: [] }));
+}
+
+/**
  * Loads `rows` (targets for body size `size`: { name, url, pid, runs }) in --rounds rounds, each
  * visiting every row in turn, so that a slow spell of a shared machine falls on every target
  * alike; `measure(row, round)` makes one run, which is added to row.runs and must give its `rps`.
@@ -545,16 +564,11 @@ async function runProfile(selected, governorSettings) {
   const profiled = [];
   try {
     started.push(await startRole('origin'));
-    const servers = {};
-    for (const [, server] of measured) {
-      if (servers[server] !== undefined) continue;
-      servers[server] = await startNodeServer(server, started[0], governorSettings, undefined, PROFILED_NODE_FLAGS(dir));
-      started.push(servers[server]);
-      profiled.push(...processTree(servers[server].pid));
-    }
+    const servers = await startServers(measured, (server) => startNodeServer(server, started[0], governorSettings, undefined, PROFILED_NODE_FLAGS(dir)), started);
+    for (const server of Object.values(servers)) profiled.push(...processTree(server.pid));
     const rows = [];
     for (const size of args.sizes.split(',').map(Number)) {
-      const sized = measured.map(([name, server, path]) => ({ name, size, url: servers[server].url + path(size), pid: servers[server].pid, runs: [] }));
+      const sized = rowsFor(measured, servers, size);
       await loadInRounds(size, sized, async (row, round) => {
         if (round === 0) await closedLoop(row.url, 1, row.pid, false); // the warm-up, not recorded
         const file = join(dir, `${row.name}-${size}-${round}.data`);
@@ -576,7 +590,7 @@ const PROFILE_FUNCTIONS = 15;
 
 function reportProfile(rows, seconds) {
   const rounds = rows[0]?.runs.length ?? 0;
-  const sampledMicros = (run, counts) => microsPerRequest([...counts.values()].reduce((sum, one) => sum + one, 0), run.requests);
+  const sampledMicros = (run) => microsPerRequest([...run.samples.byCategory.values()].reduce((sum, one) => sum + one, 0), run.requests);
   console.log(
     `\nCPU time per request by where it is spent (µs; perf cpu-clock samples at ${SAMPLE_HZ} Hz, every thread of the target's processes), ` +
       `median of ${rounds} rounds of ${seconds} s closed-loop, ${args.connections} connections, node ${process.version}. ` +
@@ -587,7 +601,7 @@ function reportProfile(rows, seconds) {
       target: row.name,
       size: sizeLabel(row.size),
       'req/s': Math.round(median(row.runs.map((run) => run.rps))),
-      total: fmt(median(row.runs.map((run) => sampledMicros(run, run.samples.byCategory))), 1),
+      total: fmt(median(row.runs.map(sampledMicros)), 1),
       '/proc': fmt(median(row.runs.map((run) => run.cpuUsPerRequest)), 1),
       ...Object.fromEntries(CATEGORIES.map((category) => [category, fmt(median(row.runs.map((run) => microsPerRequest(run.samples.byCategory.get(category) ?? 0, run.requests))))])),
     })),
@@ -638,20 +652,17 @@ async function runBench() {
   try {
     const origin = await startRole('origin');
     started.push(origin);
-    const servers = {};
-    for (const [name, server] of TARGETS) {
-      if (!selected.includes(name) || servers[server] !== undefined) continue;
-      servers[server] = server === 'nginx' ? await startNginx(nginx, dir, origin.url) : await startNodeServer(server, origin, governorSettings);
-      started.push(servers[server]);
-    }
-    const targets = TARGETS
-      .filter(([name]) => selected.includes(name))
-      .map(([name, server, path, urlKey = 'url']) => [name, { url: servers[server][urlKey], pid: servers[server].pid }, path]);
+    const chosen = TARGETS.filter(([name]) => selected.includes(name));
+    const servers = await startServers(
+      chosen,
+      (server) => (server === 'nginx' ? startNginx(nginx, dir, origin.url) : startNodeServer(server, origin, governorSettings)),
+      started,
+    );
     const seconds = Number(args.duration);
     const latencySeconds = Number(args['latency-duration']);
     const results = [];
     for (const size of args.sizes.split(',').map(Number)) {
-      const rows = targets.map(([name, server, path]) => ({ name, size, url: server.url + path(size), pid: server.pid, runs: [] }));
+      const rows = rowsFor(chosen, servers, size);
       await loadInRounds(size, rows, (row, round) => closedLoop(row.url, seconds, row.pid, round === 0));
       for (const row of rows) {
         row.closed = {
