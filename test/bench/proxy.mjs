@@ -21,6 +21,8 @@
 //   hp-ka-tuned the same, run with Governor's Node flags and malloc settings: the difference
 //               between gov-miss and this one is Governor's own code alone
 //   hp-default  http-proxy with its defaults (a new origin connection per request)
+//   undici-pool a bare proxy whose origin leg is undici's keep-alive Pool (its `stream` API)
+//               instead of Node's http client: how far a different client moves the floor
 //   nginx-pass  nginx proxy_pass to a keep-alive upstream
 //   nginx-cache nginx proxy_cache, every request a hit
 // Throughput is closed-loop (wrk: --connections connections for --duration s), in --rounds
@@ -117,6 +119,7 @@ const roles = {
   origin: () => clustered(() => http.createServer(answerAsOrigin)),
   'hp-ka': () => httpProxyRole(true),
   'hp-default': () => httpProxyRole(false),
+  'undici-pool': () => undiciPoolRole(),
   governor: async () => {
     const { defaultConfig } = await import(join(ROOT, 'dist/governor/config.js'));
     const { launchProxy } = await import(join(ROOT, 'dist/proxy/cluster.js'));
@@ -145,6 +148,35 @@ async function httpProxyRole(keepAlive) {
       res.end();
     });
     return http.createServer((req, res) => proxy.web(req, res));
+  });
+}
+
+/** Hop-by-hop headers (RFC 9110 7.6.1), which undici refuses to be given and a proxy must not relay. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+
+function withoutHopByHop(headers) {
+  const kept = { ...headers };
+  for (const name of HOP_BY_HOP) delete kept[name];
+  return kept;
+}
+
+/** A proxy as small as hp-ka's, over undici's Pool: `stream` writes the body straight into the client response. */
+async function undiciPoolRole() {
+  const { Pool } = await import('undici');
+  clustered(() => {
+    const pool = new Pool(args.origin, { connections: 512 });
+    return http.createServer((req, res) => {
+      const options = { path: req.url, method: req.method, headers: withoutHopByHop(req.headers), body: req.method === 'GET' || req.method === 'HEAD' ? null : req };
+      pool
+        .stream(options, ({ statusCode, headers }) => {
+          res.writeHead(statusCode, withoutHopByHop(headers));
+          return res;
+        })
+        .catch(() => {
+          if (!res.headersSent) res.writeHead(502);
+          res.end();
+        });
+    });
   });
 }
 
@@ -378,6 +410,7 @@ const TARGETS = [
   ['hp-ka', 'hp-ka', (size) => `/n/${size}`],
   ['hp-ka-tuned', 'hp-ka-tuned', (size) => `/n/${size}`],
   ['hp-default', 'hp-default', (size) => `/n/${size}`],
+  ['undici-pool', 'undici-pool', (size) => `/n/${size}`],
   ['nginx-pass', 'nginx', (size) => `/n/${size}`],
   ['nginx-cache', 'nginx', (size) => `/c/${size}`, 'cacheUrl'],
 ];
@@ -389,6 +422,7 @@ const NODE_SERVERS = {
   'hp-ka': ['hp-ka', false],
   'hp-ka-tuned': ['hp-ka', true],
   'hp-default': ['hp-default', false],
+  'undici-pool': ['undici-pool', false],
 };
 
 /** Starts one of NODE_SERVERS in front of `origin`, with `extraFlags` added to its Node flags (`wrapper`: see startRole). */
@@ -407,6 +441,8 @@ const PAIRS = [
   ['gov-miss', 'nginx-pass'],
   ['gov-hit', 'nginx-cache'],
   ['nginx-pass', 'hp-ka'],
+  ['gov-miss', 'undici-pool'],
+  ['undici-pool', 'hp-ka'],
   ['gov-miss', 'node'],
 ];
 
