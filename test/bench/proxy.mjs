@@ -3,11 +3,7 @@
 // stated in. A ratio measured in one run compares fairly on a noisy machine; absolute figures
 // depend on the machine and whatever else runs on it.
 //
-//   npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
-//                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
-//                                              [--targets node,gov-hit,...] (default: all)
-//   node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--targets ...] [--sizes ...]
-//   node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
+// Usage: USAGE below (`node test/bench/proxy.mjs --help` prints it).
 //
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
 // (a bare Node server with as many workers) answering the same bytes; Governor's processes run
@@ -52,14 +48,36 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, someOf } from './bench-args.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
 
 const HOST = '127.0.0.1';
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-const { values: args } = parseArgs({
+/** The targets: [name, the server it loads, its path for a body size, which of the server's URLs]. */
+const TARGETS = [
+  ['node', 'node', (size) => `/c/${size}`],
+  ['gov-hit', 'governor', (size) => `/c/${size}`],
+  ['gov-miss', 'governor', (size) => `/n/${size}`],
+  ['hp-ka', 'hp-ka', (size) => `/n/${size}`],
+  ['hp-ka-tuned', 'hp-ka-tuned', (size) => `/n/${size}`],
+  ['hp-default', 'hp-default', (size) => `/n/${size}`],
+  ['undici-pool', 'undici-pool', (size) => `/n/${size}`],
+  ['nginx-pass', 'nginx', (size) => `/n/${size}`],
+  ['nginx-cache', 'nginx', (size) => `/c/${size}`, 'cacheUrl'],
+];
+
+const USAGE = `Usage:
+  npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
+                                             [--connections 32] [--workers 1] [--sizes 1024,102400]
+                                             [--targets node,gov-hit,...] (default: all) [--no-install]
+  node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--targets ...] [--sizes ...]
+  node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
+Targets: ${TARGETS.map(([name]) => name).join(', ')}.`;
+
+const args = parseBenchArgs({
+  usage: USAGE,
   options: {
     role: { type: 'string', default: 'bench' },
     port: { type: 'string' },
@@ -75,6 +93,16 @@ const { values: args } = parseArgs({
     instructions: { type: 'boolean', default: false },
     'instructions-requests': { type: 'string', default: '10000' },
     profile: { type: 'boolean', default: false },
+  },
+  checks: {
+    workers: positiveInteger,
+    duration: positiveInteger,
+    rounds: positiveInteger,
+    'latency-duration': positiveNumber,
+    connections: positiveInteger,
+    sizes: positiveIntegers,
+    targets: someOf(TARGETS.map(([name]) => name)),
+    'instructions-requests': positiveInteger,
   },
 });
 const WORKERS = Number(args.workers);
@@ -403,19 +431,6 @@ async function fixedRate(url, rate, seconds) {
 
 // ---------------------------------------------------------------- the run
 
-/** The targets: [name, the server it loads, its path for a body size, which of the server's URLs]. */
-const TARGETS = [
-  ['node', 'node', (size) => `/c/${size}`],
-  ['gov-hit', 'governor', (size) => `/c/${size}`],
-  ['gov-miss', 'governor', (size) => `/n/${size}`],
-  ['hp-ka', 'hp-ka', (size) => `/n/${size}`],
-  ['hp-ka-tuned', 'hp-ka-tuned', (size) => `/n/${size}`],
-  ['hp-default', 'hp-default', (size) => `/n/${size}`],
-  ['undici-pool', 'undici-pool', (size) => `/n/${size}`],
-  ['nginx-pass', 'nginx', (size) => `/n/${size}`],
-  ['nginx-cache', 'nginx', (size) => `/c/${size}`, 'cacheUrl'],
-];
-
 /** How each Node server starts: its role, and whether it runs with Governor's process settings. */
 const NODE_SERVERS = {
   node: ['origin', false],
@@ -674,11 +689,6 @@ async function runBench() {
   const { PROXY_NODE_FLAGS, proxyProcessEnv } = await import(join(ROOT, 'dist/proxy/process-settings.js'));
   const names = TARGETS.map(([name]) => name);
   const selected = args.targets === undefined ? names : args.targets.split(',');
-  const unknown = selected.filter((name) => !names.includes(name));
-  if (unknown.length > 0) {
-    console.error(`unknown --targets ${unknown.join(', ')}; expected some of ${names.join(', ')}`);
-    process.exit(2);
-  }
   const governorSettings = { nodeFlags: PROXY_NODE_FLAGS, env: proxyProcessEnv() };
   if (args.instructions) return runInstructions(selected, governorSettings);
   if (args.profile) return runProfile(selected, governorSettings);

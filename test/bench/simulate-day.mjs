@@ -1,6 +1,6 @@
 // Simulator benchmark: the full-day runs the issue's targets are measured on. Not a test.
 //
-//   npm run build && node test/bench/simulate-day.mjs [--rules DIR] [--driver tick|cron] [--only diurnal|flash|dos|speed] [--out DIR]
+//   npm run build && node test/bench/simulate-day.mjs [options]   (--help lists them)
 //
 // 1. diurnal: one day, default rules and config, every policy and the oracle; prints the score
 //    table and checks: governor instance-hours <= 1.15 x oracle, fewer minutes over objective
@@ -12,9 +12,26 @@
 // 4. speed: 20 governors for a simulated day at 1 s steps (min = max = 20 on a flat load);
 //    prints the wall time (target: under 60 s).
 // Outputs (summary.json, run.csv, events.csv, chart.svg) go to test/artifacts/sim/<run>/.
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs, oneOf } from './bench-args.mjs';
+
+const RUNS = ['diurnal', 'flash', 'dos', 'speed'];
+const args = parseBenchArgs({
+  usage: `Usage: npm run build && node test/bench/simulate-day.mjs [--rules DIR] [--driver tick|cron] [--only ${RUNS.join('|')}] [--out DIR]
+  --rules DIR   the rule files (default: the configuration's rulesDir)
+  --driver      how the governors' tasks are driven: tick (default) or cron
+  --only RUN    one of the runs (default: all)
+  --out DIR     where each run's outputs go, one folder a run (default: test/artifacts/sim/)`,
+  options: {
+    rules: { type: 'string' },
+    driver: { type: 'string', default: 'tick' },
+    only: { type: 'string' },
+    out: { type: 'string', default: fileURLToPath(new URL('../artifacts/sim/', import.meta.url)) },
+  },
+  checks: { driver: oneOf(['tick', 'cron']), only: oneOf(RUNS) },
+});
 
 const dist = new URL('../../dist/governor/', import.meta.url);
 const { runSimulateCommand } = await import(new URL('simulator/cli.js', dist).href);
@@ -24,21 +41,13 @@ const { defaultConfig } = await import(new URL('config.js', dist).href);
 const { tuneHeapForSimulation } = await import(new URL('simulator/heap.js', dist).href);
 tuneHeapForSimulation(); // as `governor simulate` does
 
-const { values: args } = parseArgs({
-  options: {
-    rules: { type: 'string' },
-    driver: { type: 'string', default: 'tick' },
-    only: { type: 'string' },
-    out: { type: 'string', default: fileURLToPath(new URL('../artifacts/sim/', import.meta.url)) },
-  },
-});
 const rulesDir = args.rules ?? defaultConfig().rulesDir;
 const BOOT = { min: 60, max: 120 };
 const want = (name) => args.only === undefined || args.only === name;
 const out = { write: (text) => process.stdout.write(text), isTTY: process.stdout.isTTY };
 
 async function simulate(name, flags) {
-  const dir = `${args.out}${name}`;
+  const dir = join(args.out, name);
   const code = await runSimulateCommand({ out: dir, rules: rulesDir, driver: args.driver, boot: `${BOOT.min}..${BOOT.max}`, ...flags }, out);
   const { readFile } = await import('node:fs/promises');
   return { code, summary: JSON.parse(await readFile(`${dir}/summary.json`, 'utf8')) };
@@ -72,7 +81,7 @@ if (want('flash')) {
 if (want('dos')) {
   console.log('\n== denial of service, all policies ==');
   const { summary } = await simulate('dos', { trace: 'dos', policy: 'all', max: '16' });
-  const events = (await import('node:fs/promises')).readFile(`${args.out}dos/events.csv`, 'utf8');
+  const events = (await import('node:fs/promises')).readFile(join(args.out, 'dos', 'events.csv'), 'utf8');
   const attackAt = Math.floor((2 * 3600) / 3);
   const launches = (await events).split('\n').filter((line) => line.startsWith('governor,') && line.split(',')[2] === 'launch' && Number(line.split(',')[1]) >= attackAt);
   const gov = summary.scores.find((s) => s.policy === 'governor');

@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+type Check = (value: string) => string | undefined;
+interface BenchArgs {
+  positiveNumber: Check;
+  positiveInteger: Check;
+  positiveIntegers: Check;
+  oneOf(allowed: string[]): Check;
+  someOf(allowed: string[]): Check;
+}
+const modulePath = '../bench/bench-args.mjs';
+const { positiveNumber, positiveInteger, positiveIntegers, oneOf, someOf } = (await import(modulePath)) as BenchArgs;
+
+/** Runs a benchmark script with `args`: it must answer before it starts anything (no build needed). */
+function runScript(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const path = fileURLToPath(new URL(`../bench/${script}`, import.meta.url));
+  const { status, stdout, stderr } = spawnSync(process.execPath, [path, ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { status, stdout, stderr };
+}
+
+describe('bench-args: the checks', () => {
+  it('take good values and name what a bad one should have been', () => {
+    expect(positiveNumber('0.5')).toBeUndefined();
+    expect(positiveNumber('0')).toMatch(/above 0/);
+    expect(positiveNumber('two')).toMatch(/above 0/);
+    expect(positiveInteger('32')).toBeUndefined();
+    expect(positiveInteger('1.5')).toMatch(/whole number/);
+    expect(positiveInteger('3,4')).toMatch(/whole number/);
+    expect(positiveIntegers('1024,102400')).toBeUndefined();
+    expect(positiveIntegers('1024,')).toMatch(/separated by commas/);
+    expect(positiveIntegers('1k')).toMatch(/separated by commas/);
+    expect(oneOf(['tick', 'cron'])('cron')).toBeUndefined();
+    expect(oneOf(['tick', 'cron'])('hourly')).toBe('expected one of tick, cron');
+    expect(someOf(['a', 'b', 'c'])('c,a')).toBeUndefined();
+    expect(someOf(['a', 'b', 'c'])('a,x,y')).toBe('unknown x, y; expected some of a, b, c');
+  });
+});
+
+describe('bench-args: the benchmark scripts refuse arguments they would misread, before running anything', () => {
+  it('proxy.mjs prints its usage for --help', () => {
+    const { status, stdout } = runScript('proxy.mjs', ['--help']);
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/^Usage:/);
+    expect(stdout).toContain('Targets: node, gov-hit, gov-miss');
+  });
+
+  it.each([
+    [['--roudns', '3'], "Unknown option '--roudns'"],
+    [['--rounds', '0'], '--rounds 0: expected a whole number above 0'],
+    [['--duration', '0.5'], '--duration 0.5: expected a whole number above 0'],
+    [['--sizes', '1k'], '--sizes 1k: expected whole numbers above 0, separated by commas'],
+    [['--targets', 'gov-hit,nginx'], '--targets gov-hit,nginx: unknown nginx; expected some of node, gov-hit'],
+    [['--rounds'], "Option '--rounds <value>' argument missing"],
+  ])('proxy.mjs %j: exit 2 with the problem and the usage', (args, problem) => {
+    const { status, stderr } = runScript('proxy.mjs', args);
+    expect(status).toBe(2);
+    expect(stderr).toContain(problem);
+    expect(stderr).toContain('Usage:');
+  });
+
+  it('simulate-day.mjs refuses an unknown run or driver', () => {
+    const only = runScript('simulate-day.mjs', ['--only', 'weekly']);
+    expect(only.status).toBe(2);
+    expect(only.stderr).toContain('--only weekly: expected one of diurnal, flash, dos, speed');
+    const driver = runScript('simulate-day.mjs', ['--driver', 'hourly']);
+    expect(driver.status).toBe(2);
+    expect(driver.stderr).toContain('--driver hourly: expected one of tick, cron');
+    const help = runScript('simulate-day.mjs', ['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--only RUN');
+  });
+});
