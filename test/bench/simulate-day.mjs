@@ -12,6 +12,7 @@
 // 4. speed: 20 governors for a simulated day at 1 s steps (min = max = 20 on a flat load);
 //    prints the wall time (target: under 60 s).
 // Outputs (summary.json, run.csv, events.csv, chart.svg) go to test/artifacts/sim/<run>/.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -49,8 +50,7 @@ const out = { write: (text) => process.stdout.write(text), isTTY: process.stdout
 async function simulate(name, flags) {
   const dir = join(args.out, name);
   const code = await runSimulateCommand({ out: dir, rules: rulesDir, driver: args.driver, boot: `${BOOT.min}..${BOOT.max}`, ...flags }, out);
-  const { readFile } = await import('node:fs/promises');
-  return { code, summary: JSON.parse(await readFile(`${dir}/summary.json`, 'utf8')) };
+  return { code, summary: JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) };
 }
 
 const verdict = (ok) => (ok ? 'MET' : 'MISSED');
@@ -81,9 +81,9 @@ if (want('flash')) {
 if (want('dos')) {
   console.log('\n== denial of service, all policies ==');
   const { summary } = await simulate('dos', { trace: 'dos', policy: 'all', max: '16' });
-  const events = (await import('node:fs/promises')).readFile(join(args.out, 'dos', 'events.csv'), 'utf8');
+  const events = await readFile(join(args.out, 'dos', 'events.csv'), 'utf8');
   const attackAt = Math.floor((2 * 3600) / 3);
-  const launches = (await events).split('\n').filter((line) => line.startsWith('governor,') && line.split(',')[2] === 'launch' && Number(line.split(',')[1]) >= attackAt);
+  const launches = events.split('\n').filter((line) => line.startsWith('governor,') && line.split(',')[2] === 'launch' && Number(line.split(',')[1]) >= attackAt);
   const gov = summary.scores.find((s) => s.policy === 'governor');
   console.log(`governor: ${launches.length} launch(es) during or after the attack (blocks answer it), ${gov.minutesOverObjective} min over objective`);
 }
