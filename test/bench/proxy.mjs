@@ -67,6 +67,7 @@ const TARGETS = [
   ['nginx-pass', 'nginx', (size) => `/n/${size}`],
   ['nginx-cache', 'nginx', (size) => `/c/${size}`, 'cacheUrl'],
 ];
+const TARGET_NAMES = TARGETS.map(([name]) => name);
 
 const USAGE = `Usage:
   npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
@@ -74,7 +75,7 @@ const USAGE = `Usage:
                                              [--targets node,gov-hit,...] (default: all) [--no-install]
   node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--targets ...] [--sizes ...]
   node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
-Targets: ${TARGETS.map(([name]) => name).join(', ')}.`;
+Targets: ${TARGET_NAMES.join(', ')}.`;
 
 const args = parseBenchArgs({
   usage: USAGE,
@@ -101,7 +102,7 @@ const args = parseBenchArgs({
     'latency-duration': positiveNumber,
     connections: positiveInteger,
     sizes: positiveIntegers,
-    targets: someOf(TARGETS.map(([name]) => name)),
+    targets: someOf(TARGET_NAMES),
     'instructions-requests': positiveInteger,
   },
 });
@@ -687,8 +688,7 @@ async function runBench() {
     process.exit(2);
   }
   const { PROXY_NODE_FLAGS, proxyProcessEnv } = await import(join(ROOT, 'dist/proxy/process-settings.js'));
-  const names = TARGETS.map(([name]) => name);
-  const selected = args.targets === undefined ? names : args.targets.split(',');
+  const selected = args.targets === undefined ? TARGET_NAMES : args.targets.split(',');
   const governorSettings = { nodeFlags: PROXY_NODE_FLAGS, env: proxyProcessEnv() };
   if (args.instructions) return runInstructions(selected, governorSettings);
   if (args.profile) return runProfile(selected, governorSettings);

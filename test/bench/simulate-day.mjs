@@ -47,10 +47,11 @@ const BOOT = { min: 60, max: 120 };
 const want = (name) => args.only === undefined || args.only === name;
 const out = { write: (text) => process.stdout.write(text), isTTY: process.stdout.isTTY };
 
+/** Runs `governor simulate` with `flags` into its own folder `dir` under --out: { code, dir, summary }. */
 async function simulate(name, flags) {
   const dir = join(args.out, name);
   const code = await runSimulateCommand({ out: dir, rules: rulesDir, driver: args.driver, boot: `${BOOT.min}..${BOOT.max}`, ...flags }, out);
-  return { code, summary: JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) };
+  return { code, dir, summary: JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) };
 }
 
 const verdict = (ok) => (ok ? 'MET' : 'MISSED');
@@ -80,8 +81,8 @@ if (want('flash')) {
 
 if (want('dos')) {
   console.log('\n== denial of service, all policies ==');
-  const { summary } = await simulate('dos', { trace: 'dos', policy: 'all', max: '16' });
-  const events = await readFile(join(args.out, 'dos', 'events.csv'), 'utf8');
+  const { dir, summary } = await simulate('dos', { trace: 'dos', policy: 'all', max: '16' });
+  const events = await readFile(join(dir, 'events.csv'), 'utf8');
   const attackAt = Math.floor((2 * 3600) / 3);
   const launches = events.split('\n').filter((line) => line.startsWith('governor,') && line.split(',')[2] === 'launch' && Number(line.split(',')[1]) >= attackAt);
   const gov = summary.scores.find((s) => s.policy === 'governor');
