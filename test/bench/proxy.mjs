@@ -392,9 +392,14 @@ function usage(pid) {
   return { cpuMs: ticks * 10, minorFaults };
 }
 
-/** The middle item of `items` by `value` (the lower middle of an even count). */
+/** The middle item of `items` by `value`: one of the items, so the lower middle of an even count (a target's median round). */
 const medianBy = (items, value) => [...items].sort((a, b) => value(a) - value(b))[Math.floor((items.length - 1) / 2)];
-const median = (values) => medianBy(values, (one) => one);
+/** The median of numbers: the mean of the two middle values of an even count. */
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
 
 /** Closed-loop load with wrk (after a 1 s warm-up when `warmUp`); memory sampled halfway. */
 async function closedLoop(url, seconds, pid, warmUp) {
