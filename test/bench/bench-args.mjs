@@ -8,9 +8,10 @@ import { parseArgs } from 'node:util';
  * `options` plus `--help`. `--help` prints `usage` and exits 0. An unknown or malformed option,
  * or a value that its entry in `checks` refuses (a check returns a message, or undefined when the
  * value is good), prints the problem and `usage` to stderr and exits 2. Checks run only on
- * options given a value (by the command line or a default).
+ * options given a value (by the command line or a default). An option named in `requires` is
+ * refused the same way when the boolean option it maps to is not set (it means nothing without it).
  */
-export function parseBenchArgs({ options, usage, checks = {}, argv = process.argv.slice(2) }) {
+export function parseBenchArgs({ options, usage, checks = {}, requires = {}, argv = process.argv.slice(2) }) {
   let values;
   try {
     ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', default: false } } }));
@@ -25,6 +26,9 @@ export function parseBenchArgs({ options, usage, checks = {}, argv = process.arg
     if (values[name] === undefined) continue;
     const problem = check(values[name]);
     if (problem !== undefined) refuse(`--${name} ${values[name]}: ${problem}`, usage);
+  }
+  for (const [name, needed] of Object.entries(requires)) {
+    if (values[name] !== undefined && !values[needed]) refuse(`--${name} needs --${needed}`, usage);
   }
   return values;
 }

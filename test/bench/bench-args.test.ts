@@ -53,6 +53,7 @@ describe('bench-args: the benchmark scripts refuse arguments they would misread,
     [['--sizes', '1k'], '--sizes 1k: expected whole numbers above 0, separated by commas'],
     [['--targets', 'gov-hit,nginx'], '--targets gov-hit,nginx: unknown nginx; expected some of node, gov-hit'],
     [['--rounds'], "Option '--rounds <value>' argument missing"],
+    [['--callgrind-out', '/tmp/cg'], '--callgrind-out needs --instructions'],
   ])('proxy.mjs %j: exit 2 with the problem and the usage', (args, problem) => {
     const { status, stderr } = runScript('proxy.mjs', args);
     expect(status).toBe(2);

@@ -73,7 +73,7 @@ const USAGE = `Usage:
   npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
                                              [--targets node,gov-hit,...] (default: all) [--no-install]
-  node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--targets ...] [--sizes ...]
+  node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--callgrind-out DIR] [--targets ...] [--sizes ...]
   node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
 Targets: ${TARGET_NAMES.join(', ')}.`;
 
@@ -93,6 +93,7 @@ const args = parseBenchArgs({
     'no-install': { type: 'boolean', default: false },
     instructions: { type: 'boolean', default: false },
     'instructions-requests': { type: 'string', default: '10000' },
+    'callgrind-out': { type: 'string' },
     profile: { type: 'boolean', default: false },
   },
   checks: {
@@ -105,6 +106,7 @@ const args = parseBenchArgs({
     targets: someOf(TARGET_NAMES),
     'instructions-requests': positiveInteger,
   },
+  requires: { 'callgrind-out': 'instructions' },
 });
 const WORKERS = Number(args.workers);
 
@@ -500,7 +502,10 @@ async function runInstructions(selected, governorSettings) {
   ensureTools(['valgrind']);
   const { default: autocannon } = await import('autocannon');
   const count = Number(args['instructions-requests']);
-  const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
+  // Callgrind's files go to a temporary folder, removed after, unless --callgrind-out keeps them for callgrind_annotate.
+  const keep = args['callgrind-out'];
+  if (keep !== undefined) mkdirSync(keep, { recursive: true });
+  const dir = keep ?? mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const origin = await startRole('origin');
   const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
   const wrapper = ['valgrind', '-q', '--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${dir}/cg.%p`];
@@ -516,8 +521,8 @@ async function runInstructions(selected, governorSettings) {
             callgrindControl('-z', String(child.pid));
             const load = await autocannon({ url, connections: 8, amount: count });
             const dumped = callgrindDump(child.pid, dir);
-            rows.push({ name, size, perRequest: dumped / count, errors: load.errors + load.timeouts + load.non2xx });
-            console.log(`${sizeLabel(size)} ${name}: ${Math.round(dumped / count)} instructions per request`);
+            rows.push({ name, size, perRequest: dumped.instructions / count, errors: load.errors + load.timeouts + load.non2xx });
+            console.log(`${sizeLabel(size)} ${name}: ${Math.round(dumped.instructions / count)} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
           }
         } finally {
           await child.stop();
@@ -526,7 +531,7 @@ async function runInstructions(selected, governorSettings) {
     }
   } finally {
     await origin.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (keep === undefined) rmSync(dir, { recursive: true, force: true });
   }
   console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}), node ${process.version}\n`);
   console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), errors: row.errors })));
@@ -544,8 +549,8 @@ function callgrindControl(...commandArgs) {
 
 /**
  * Dumps the counters of the callgrind process `pid` writing to `dir`, and returns the instructions
- * its event-loop thread executed since they were last zeroed: from the new file for thread 01
- * (cg.<pid>.<dump>-<thread>), once complete (its last line, `totals:`, written).
+ * its event-loop thread executed since they were last zeroed and the name of the new file they
+ * are in (cg.<pid>.<dump>-<thread>, thread 01), once it is complete (its last line, `totals:`, written).
  */
 function callgrindDump(pid, dir) {
   const before = new Set(readdirSync(dir));
@@ -555,7 +560,7 @@ function callgrindDump(pid, dir) {
     const file = readdirSync(dir).find((name) => !before.has(name) && name.startsWith(`cg.${pid}.`) && name.endsWith('-01'));
     const text = file === undefined ? '' : readFileSync(join(dir, file), 'utf8');
     const summary = /^summary: (\d+)/m.exec(text);
-    if (summary !== null && /^totals: /m.test(text)) return Number(summary[1]);
+    if (summary !== null && /^totals: /m.test(text)) return { instructions: Number(summary[1]), file };
     if (Date.now() > deadline) throw new Error(`callgrind wrote no dump for process ${pid} in ${dir}`);
     spawnSync('sleep', ['0.2']);
   }
