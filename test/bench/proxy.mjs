@@ -48,6 +48,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
+import { callgrindControl, callgrindDump, callgrindWrapper, simulatedMisses } from './callgrind.mjs';
 import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, someOf } from './bench-args.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
 
@@ -73,7 +74,8 @@ const USAGE = `Usage:
   npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
                                              [--targets node,gov-hit,...] (default: all) [--no-install]
-  node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--callgrind-out DIR] [--targets ...] [--sizes ...]
+  node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--callgrind-out DIR] [--simulate-cpu]
+                                             [--targets ...] [--sizes ...]
   node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
 Targets: ${TARGET_NAMES.join(', ')}.`;
 
@@ -94,6 +96,7 @@ const args = parseBenchArgs({
     instructions: { type: 'boolean', default: false },
     'instructions-requests': { type: 'string', default: '10000' },
     'callgrind-out': { type: 'string' },
+    'simulate-cpu': { type: 'boolean' },
     profile: { type: 'boolean', default: false },
   },
   checks: {
@@ -106,7 +109,7 @@ const args = parseBenchArgs({
     targets: someOf(TARGET_NAMES),
     'instructions-requests': positiveInteger,
   },
-  requires: { 'callgrind-out': 'instructions' },
+  requires: { 'callgrind-out': 'instructions', 'simulate-cpu': 'instructions' },
 });
 const WORKERS = Number(args.workers);
 
@@ -497,6 +500,8 @@ const WARM_UP = 3;
  * is warmed with WARM_UP x --instructions-requests requests (8 connections), its counters are zeroed,
  * and the next --instructions-requests requests are counted. Helper threads (JIT compiler, GC)
  * are left out: under valgrind they still compile after the warm-up, which native runs do not.
+ * With --simulate-cpu it also counts simulated cache misses and mispredicted branches per request,
+ * the ways in which the same instructions can take more cycles in one process than in another.
  */
 async function runInstructions(selected, governorSettings) {
   ensureTools(['valgrind']);
@@ -508,7 +513,8 @@ async function runInstructions(selected, governorSettings) {
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const origin = await startRole('origin');
   const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
-  const wrapper = ['valgrind', '-q', '--tool=callgrind', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${dir}/cg.%p`];
+  const simulate = args['simulate-cpu'] === true;
+  const wrapper = callgrindWrapper(dir, simulate);
   const rows = [];
   try {
     for (const size of args.sizes.split(',').map(Number)) {
@@ -521,8 +527,10 @@ async function runInstructions(selected, governorSettings) {
             callgrindControl('-z', String(child.pid));
             const load = await autocannon({ url, connections: 8, amount: count });
             const dumped = callgrindDump(child.pid, dir);
-            rows.push({ name, size, perRequest: dumped.instructions / count, errors: load.errors + load.timeouts + load.non2xx });
-            console.log(`${sizeLabel(size)} ${name}: ${Math.round(dumped.instructions / count)} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
+            const perRequest = (value) => value / count;
+            const misses = simulatedMisses(dumped.counts);
+            rows.push({ name, size, perRequest: perRequest(dumped.counts.Ir), l1: perRequest(misses.l1), lastLevel: perRequest(misses.lastLevel), branches: perRequest(misses.branches), errors: load.errors + load.timeouts + load.non2xx });
+            console.log(`${sizeLabel(size)} ${name}: ${Math.round(perRequest(dumped.counts.Ir))} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
           }
         } finally {
           await child.stop();
@@ -534,36 +542,18 @@ async function runInstructions(selected, governorSettings) {
     if (keep === undefined) rmSync(dir, { recursive: true, force: true });
   }
   console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}), node ${process.version}\n`);
-  console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), errors: row.errors })));
-  const ratios = measuredPairs(rows).map(({ size, a, b, x, y }) => ({ size: sizeLabel(size), ratio: `${a} / ${b}`, instructions: fmt(x.perRequest / y.perRequest) }));
+  // With --simulate-cpu, per request: simulated L1 misses, last-level misses and mispredicted branches.
+  const simulated = (row, format) => (simulate ? { 'L1 misses': format(row.l1), 'LL misses': format(row.lastLevel), mispredicts: format(row.branches) } : {});
+  console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), ...simulated(row, (value) => value.toFixed(1)), errors: row.errors })));
+  const ratios = measuredPairs(rows).map(({ size, a, b, x, y }) => ({
+    size: sizeLabel(size),
+    ratio: `${a} / ${b}`,
+    instructions: fmt(x.perRequest / y.perRequest),
+    ...(simulate ? { 'L1 misses': fmt(x.l1 / y.l1), 'LL misses': fmt(x.lastLevel / y.lastLevel), mispredicts: fmt(x.branches / y.branches) } : {}),
+  }));
   if (ratios.length === 0) return;
   console.log('\nRatios (lower is cheaper for the first)\n');
   console.table(ratios);
-}
-
-/** callgrind_control with `args`; throws when it fails. */
-function callgrindControl(...commandArgs) {
-  const result = spawnSync('callgrind_control', commandArgs, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`callgrind_control ${commandArgs.join(' ')} failed: ${result.stderr || result.stdout}`);
-}
-
-/**
- * Dumps the counters of the callgrind process `pid` writing to `dir`, and returns the instructions
- * its event-loop thread executed since they were last zeroed and the name of the new file they
- * are in (cg.<pid>.<dump>-<thread>, thread 01), once it is complete (its last line, `totals:`, written).
- */
-function callgrindDump(pid, dir) {
-  const before = new Set(readdirSync(dir));
-  callgrindControl('-d', String(pid));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const file = readdirSync(dir).find((name) => !before.has(name) && name.startsWith(`cg.${pid}.`) && name.endsWith('-01'));
-    const text = file === undefined ? '' : readFileSync(join(dir, file), 'utf8');
-    const summary = /^summary: (\d+)/m.exec(text);
-    if (summary !== null && /^totals: /m.test(text)) return { instructions: Number(summary[1]), file };
-    if (Date.now() > deadline) throw new Error(`callgrind wrote no dump for process ${pid} in ${dir}`);
-    spawnSync('sleep', ['0.2']);
-  }
 }
 
 /**

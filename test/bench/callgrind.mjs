@@ -1,0 +1,106 @@
+// Valgrind's callgrind, driven from outside: the proxy benchmark's --instructions. It counts what
+// a process executes (and, with --simulate-cpu, how its simulated caches and branch predictor
+// fare), a figure the machine's noise does not move; it leaves out the kernel's work.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+/**
+ * The valgrind command line that runs a process under callgrind, its files in `dir` (one per
+ * thread); with `simulate`, callgrind also simulates the CPU's caches (machineCacheFlags) and
+ * branch predictor.
+ */
+export function callgrindWrapper(dir, simulate) {
+  return [
+    'valgrind',
+    '-q',
+    '--tool=callgrind',
+    ...(simulate ? ['--cache-sim=yes', '--branch-sim=yes', ...machineCacheFlags()] : []),
+    '--smc-check=all-non-file',
+    '--separate-threads=yes',
+    `--callgrind-out-file=${dir}/cg.%p`,
+  ];
+}
+
+/** callgrind_control with `args`; throws when it fails. */
+export function callgrindControl(...commandArgs) {
+  const result = spawnSync('callgrind_control', commandArgs, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`callgrind_control ${commandArgs.join(' ')} failed: ${result.stderr || result.stdout}`);
+}
+
+/**
+ * Dumps the counters of the callgrind process `pid` writing to `dir`, and returns the events its
+ * event-loop thread counted since they were last zeroed (eventCounts) and the name of the new file
+ * they are in (cg.<pid>.<dump>-<thread>, thread 01), once that file is complete.
+ */
+export function callgrindDump(pid, dir) {
+  const before = new Set(readdirSync(dir));
+  callgrindControl('-d', String(pid));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const file = readdirSync(dir).find((name) => !before.has(name) && name.startsWith(`cg.${pid}.`) && name.endsWith('-01'));
+    const counts = file === undefined ? undefined : eventCounts(readFileSync(join(dir, file), 'utf8'));
+    if (counts !== undefined) return { counts, file };
+    if (Date.now() > deadline) throw new Error(`callgrind wrote no dump for process ${pid} in ${dir}`);
+    spawnSync('sleep', ['0.2']);
+  }
+}
+
+/**
+ * The totals of a callgrind file's text by event name (`Ir` instructions; with the cache
+ * simulation `I1mr D1mr D1mw` L1 and `ILmr DLmr DLmw` last-level misses; with the branch
+ * simulation `Bcm Bim` mispredicted conditional and indirect branches), from its `events:` and
+ * `summary:` lines; callgrind leaves out trailing zeros, which count 0. Undefined until the file
+ * is complete (its last line, `totals:`, written).
+ */
+export function eventCounts(text) {
+  const events = /^events: (.+)$/m.exec(text);
+  const summary = /^summary: (.+)$/m.exec(text);
+  if (events === null || summary === null || !/^totals: /m.test(text)) return undefined;
+  const values = summary[1].trim().split(/\s+/).map(Number);
+  return Object.fromEntries(events[1].trim().split(/\s+/).map((name, i) => [name, values[i] ?? 0]));
+}
+
+/** What the simulation found, summed from eventCounts: L1 misses, last-level misses, mispredicted branches. */
+export function simulatedMisses(counts) {
+  const sum = (...names) => names.reduce((total, name) => total + (counts[name] ?? 0), 0);
+  return { l1: sum('I1mr', 'D1mr', 'D1mw'), lastLevel: sum('ILmr', 'DLmr', 'DLmw'), branches: sum('Bcm', 'Bim') };
+}
+
+/** Where Linux describes the first CPU's caches: index<N>/{level,type,size,ways_of_associativity,coherency_line_size}. */
+const CPU_CACHES = '/sys/devices/system/cpu/cpu0/cache';
+
+/**
+ * Callgrind's cache geometry flags (`--I1=size,ways,line`, `--D1=...`, `--LL=...`) for the
+ * caches Linux reports in `dir`: L1 instruction and data, and the highest level as the last
+ * level. Valgrind's own detection reads the CPU's cpuid, which a VM may report wrongly (on this
+ * project's VM: a 256 MiB direct-mapped last level, where Linux reports 32 MiB 16-way). Empty,
+ * leaving the detection to valgrind, when `dir` is missing or incomplete.
+ */
+export function machineCacheFlags(dir = CPU_CACHES) {
+  if (!existsSync(dir)) return [];
+  const read = (index, name) => readFileSync(`${dir}/${index}/${name}`, 'utf8').trim();
+  let caches;
+  try {
+    caches = readdirSync(dir)
+      .filter((name) => /^index\d+$/.test(name))
+      .map((index) => ({
+        level: Number(read(index, 'level')),
+        type: read(index, 'type'),
+        geometry: [bytesOf(read(index, 'size')), Number(read(index, 'ways_of_associativity')), Number(read(index, 'coherency_line_size'))],
+      }));
+  } catch {
+    return [];
+  }
+  const l1 = (type) => caches.find((cache) => cache.level === 1 && cache.type === type);
+  const last = caches.filter((cache) => cache.type === 'Unified').sort((a, b) => b.level - a.level)[0];
+  const chosen = [['I1', l1('Instruction')], ['D1', l1('Data')], ['LL', last]];
+  if (chosen.some(([, cache]) => cache === undefined || cache.geometry.some((value) => !(value > 0)))) return [];
+  return chosen.map(([name, cache]) => `--${name}=${cache.geometry.join(',')}`);
+}
+
+/** Bytes of a size as Linux writes it in sysfs ("32K", "32768K", "1M"). */
+function bytesOf(size) {
+  const match = /^(\d+)([KMG]?)$/.exec(size);
+  return match === null ? NaN : Number(match[1]) * { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[match[2]];
+}
