@@ -26,7 +26,8 @@
 // every target alike: a target's figures are its median round, and a ratio is the median of the
 // per-round ratios (each from two runs seconds apart), printed with its spread. CPU per request
 // is the target's processes' user + system time over a run divided by its requests: unlike
-// req/s, it does not depend on how the cores were shared with wrk and the origin. Page faults
+// req/s, it does not depend on how the cores were shared with wrk and the origin; it is printed
+// split too, user (the process's own code) + system (the kernel's work for it). Page faults
 // per request (minor faults, the same way) show memory the process gives back to the kernel
 // and faults in again; when they climb, CPU per request climbs with them. Latency is
 // measured again at a fixed rate (autocannon, half the slowest target's throughput for that
@@ -378,11 +379,12 @@ function toMs(text) {
 }
 
 /**
- * CPU time (user + system, in ms; clock ticks of 10 ms) and minor page faults of `pid` and its
- * descendants so far (Linux /proc).
+ * CPU time (user + system, and of it system, in ms; clock ticks of 10 ms) and minor page faults
+ * of `pid` and its descendants so far (Linux /proc).
  */
 function usage(pid) {
   let ticks = 0;
+  let systemTicks = 0;
   let minorFaults = 0;
   for (const one of processTree(pid)) {
     try {
@@ -390,11 +392,12 @@ function usage(pid) {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       minorFaults += Number(fields[7]);
       ticks += Number(fields[11]) + Number(fields[12]);
+      systemTicks += Number(fields[12]);
     } catch {
       // gone meanwhile
     }
   }
-  return { cpuMs: ticks * 10, minorFaults };
+  return { cpuMs: ticks * 10, systemMs: systemTicks * 10, minorFaults };
 }
 
 /** The middle item of `items` by `value`: one of the items, so the lower middle of an even count (a target's median round). */
@@ -429,8 +432,10 @@ async function closedLoop(url, seconds, pid, warmUp) {
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? '';
-  const cpuUsPerRequest = ((after.cpuMs - before.cpuMs) * 1000) / requests;
-  return { requests, rps, p50, p99, non2xx, errors, memory, cpuUsPerRequest, faultsPerRequest: (after.minorFaults - before.minorFaults) / requests };
+  const usPerRequest = (key) => ((after[key] - before[key]) * 1000) / requests;
+  const cpuUsPerRequest = usPerRequest('cpuMs');
+  const systemUsPerRequest = usPerRequest('systemMs');
+  return { requests, rps, p50, p99, non2xx, errors, memory, cpuUsPerRequest, systemUsPerRequest, faultsPerRequest: (after.minorFaults - before.minorFaults) / requests };
 }
 
 /** Fixed-rate load with autocannon: latency when nobody is saturated. */
@@ -716,6 +721,8 @@ async function runBench() {
           ...medianBy(row.runs, (run) => run.rps),
           memory: row.runs[0].memory,
           cpuUsPerRequest: median(row.runs.map((run) => run.cpuUsPerRequest)),
+          userUsPerRequest: median(row.runs.map((run) => run.cpuUsPerRequest - run.systemUsPerRequest)),
+          systemUsPerRequest: median(row.runs.map((run) => run.systemUsPerRequest)),
           faultsPerRequest: median(row.runs.map((run) => run.faultsPerRequest)),
         };
       }
@@ -743,6 +750,7 @@ function report(results, seconds) {
       'req/s': Math.round(row.closed.rps),
       'spread req/s': `${Math.round(Math.min(...row.runs.map((run) => run.rps)))}-${Math.round(Math.max(...row.runs.map((run) => run.rps)))}`,
       'CPU us/req': fmt(row.closed.cpuUsPerRequest, 1),
+      'user+sys': `${fmt(row.closed.userUsPerRequest, 1)}+${fmt(row.closed.systemUsPerRequest, 1)}`,
       'faults/req': fmt(row.closed.faultsPerRequest),
       'p50 ms': fmt(row.closed.p50),
       'p99 ms': fmt(row.closed.p99),
@@ -763,6 +771,8 @@ function report(results, seconds) {
       'req/s': fmt(ratio),
       'per round': perRound.map((one) => fmt(one)).join(' '),
       'CPU/req': fmt(x.closed.cpuUsPerRequest / y.closed.cpuUsPerRequest),
+      'user/req': fmt(x.closed.userUsPerRequest / y.closed.userUsPerRequest),
+      'sys/req': fmt(x.closed.systemUsPerRequest / y.closed.systemUsPerRequest),
       'p50 (closed)': fmt(x.closed.p50 / y.closed.p50),
       'p99 (closed)': fmt(x.closed.p99 / y.closed.p99),
       'p99 (@rate)': fmt(x.fixed.p99 / y.fixed.p99),
