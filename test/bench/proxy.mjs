@@ -533,8 +533,8 @@ async function runInstructions(selected, governorSettings) {
             const load = await autocannon({ url, connections: 8, amount: count });
             const dumped = callgrindDump(child.pid, dir);
             const perRequest = (value) => value / count;
-            const misses = simulatedMisses(dumped.counts);
-            rows.push({ name, size, perRequest: perRequest(dumped.counts.Ir), l1: perRequest(misses.l1), lastLevel: perRequest(misses.lastLevel), branches: perRequest(misses.branches), errors: load.errors + load.timeouts + load.non2xx });
+            const misses = Object.entries(simulatedMisses(dumped.counts)).map(([kind, total]) => [kind, perRequest(total)]);
+            rows.push({ name, size, perRequest: perRequest(dumped.counts.Ir), ...Object.fromEntries(misses), errors: load.errors + load.timeouts + load.non2xx });
             console.log(`${sizeLabel(size)} ${name}: ${Math.round(perRequest(dumped.counts.Ir))} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
           }
         } finally {
@@ -547,14 +547,14 @@ async function runInstructions(selected, governorSettings) {
     if (keep === undefined) rmSync(dir, { recursive: true, force: true });
   }
   console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}), node ${process.version}\n`);
-  // With --simulate-cpu, per request: simulated L1 misses, last-level misses and mispredicted branches.
-  const simulated = (row, format) => (simulate ? { 'L1 misses': format(row.l1), 'LL misses': format(row.lastLevel), mispredicts: format(row.branches) } : {});
-  console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), ...simulated(row, (value) => value.toFixed(1)), errors: row.errors })));
+  // With --simulate-cpu, columns of simulated L1 misses, last-level misses and mispredicted branches (simulatedMisses' keys), `value(key)` each.
+  const simulated = (value) => (simulate ? { 'L1 misses': value('l1'), 'LL misses': value('lastLevel'), mispredicts: value('branches') } : {});
+  console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), ...simulated((key) => row[key].toFixed(1)), errors: row.errors })));
   const ratios = measuredPairs(rows).map(({ size, a, b, x, y }) => ({
     size: sizeLabel(size),
     ratio: `${a} / ${b}`,
     instructions: fmt(x.perRequest / y.perRequest),
-    ...(simulate ? { 'L1 misses': fmt(x.l1 / y.l1), 'LL misses': fmt(x.lastLevel / y.lastLevel), mispredicts: fmt(x.branches / y.branches) } : {}),
+    ...simulated((key) => fmt(x[key] / y[key])),
   }));
   if (ratios.length === 0) return;
   console.log('\nRatios (lower is cheaper for the first)\n');
