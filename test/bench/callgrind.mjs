@@ -1,7 +1,7 @@
 // Valgrind's callgrind, driven from outside: the proxy benchmark's --instructions. It counts what
 // a process executes (and, with --simulate-cpu, how its simulated caches and branch predictor
 // fare), a figure the machine's noise does not move; it leaves out the kernel's work.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -78,10 +78,10 @@ const CPU_CACHES = '/sys/devices/system/cpu/cpu0/cache';
  * leaving the detection to valgrind, when `dir` is missing or incomplete.
  */
 export function machineCacheFlags(dir = CPU_CACHES) {
-  if (!existsSync(dir)) return [];
   const read = (index, name) => readFileSync(`${dir}/${index}/${name}`, 'utf8').trim();
   let caches;
   try {
+    // A missing folder or file throws here, as does an unreadable one.
     caches = readdirSync(dir)
       .filter((name) => /^index\d+$/.test(name))
       .map((index) => ({
