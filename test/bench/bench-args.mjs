@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
  * or a value that its entry in `checks` refuses (a check returns a message, or undefined when the
  * value is good), prints the problem and `usage` to stderr and exits 2. Checks run only on
  * options given a value (by the command line or a default). An option named in `requires` is
- * refused the same way when the boolean option it maps to is not set (it means nothing without it).
+ * refused the same way, before any check, when the option it maps to is not set (it means nothing
+ * without it).
  */
 export function parseBenchArgs({ options, usage, checks = {}, requires = {}, argv = process.argv.slice(2) }) {
   let values;
@@ -22,13 +23,13 @@ export function parseBenchArgs({ options, usage, checks = {}, requires = {}, arg
     console.log(usage);
     process.exit(0);
   }
+  for (const [name, needed] of Object.entries(requires)) {
+    if (values[name] !== undefined && !values[needed]) refuse(`--${name} needs --${needed}`, usage);
+  }
   for (const [name, check] of Object.entries(checks)) {
     if (values[name] === undefined) continue;
     const problem = check(values[name]);
     if (problem !== undefined) refuse(`--${name} ${values[name]}: ${problem}`, usage);
-  }
-  for (const [name, needed] of Object.entries(requires)) {
-    if (values[name] !== undefined && !values[needed]) refuse(`--${name} needs --${needed}`, usage);
   }
   return values;
 }

@@ -54,6 +54,9 @@ describe('bench-args: the benchmark scripts refuse arguments they would misread,
     [['--targets', 'gov-hit,nginx'], '--targets gov-hit,nginx: unknown nginx; expected some of node, gov-hit'],
     [['--rounds'], "Option '--rounds <value>' argument missing"],
     [['--callgrind-out', '/tmp/cg'], '--callgrind-out needs --instructions'],
+    [['--instructions', '--simulate-level', '2'], '--simulate-level needs --simulate-cpu'],
+    [['--instructions', '--simulate-cpu', '--simulate-level', 'two'], '--simulate-level two: expected a whole number above 0'],
+    [['--instructions', '--simulate-cpu', '--simulate-level', '9'], '--simulate-level 9: no unified level-9 cache in /sys/devices/system/cpu/cpu0/cache'],
   ])('proxy.mjs %j: exit 2 with the problem and the usage', (args, problem) => {
     const { status, stderr } = runScript('proxy.mjs', args);
     expect(status).toBe(2);

@@ -7,15 +7,15 @@ import { spawnSync } from 'node:child_process';
 
 /**
  * The valgrind command line that runs a process under callgrind, its files in `dir` (one per
- * thread); with `simulate`, callgrind also simulates the CPU's caches (machineCacheFlags) and
- * branch predictor.
+ * thread); with `simulate`, callgrind also simulates the CPU's caches (`cacheFlags`, from
+ * machineCacheFlags) and branch predictor.
  */
-export function callgrindWrapper(dir, simulate) {
+export function callgrindWrapper(dir, simulate, cacheFlags = machineCacheFlags()) {
   return [
     'valgrind',
     '-q',
     '--tool=callgrind',
-    ...(simulate ? ['--cache-sim=yes', '--branch-sim=yes', ...machineCacheFlags()] : []),
+    ...(simulate ? ['--cache-sim=yes', '--branch-sim=yes', ...cacheFlags] : []),
     '--smc-check=all-non-file',
     '--separate-threads=yes',
     `--callgrind-out-file=${dir}/cg.%p`,
@@ -72,17 +72,34 @@ const CPU_CACHES = '/sys/devices/system/cpu/cpu0/cache';
 
 /**
  * Callgrind's cache geometry flags (`--I1=size,ways,line`, `--D1=...`, `--LL=...`) for the
- * caches Linux reports in `dir`: L1 instruction and data, and the highest level as the last
- * level. Valgrind's own detection reads the CPU's cpuid, which a VM may report wrongly (on this
- * project's VM: a 256 MiB direct-mapped last level, where Linux reports 32 MiB 16-way). Empty,
- * leaving the detection to valgrind, when `dir` is missing or incomplete.
+ * caches Linux reports in `dir`: L1 instruction and data, and as callgrind's last level the
+ * unified cache of level `lastLevel`, by default the highest (callgrind simulates two levels;
+ * `lastLevel` 2 counts the misses of an L2 that the default lumps in with its hits). Valgrind's
+ * own detection reads the CPU's cpuid, which a VM may report wrongly (on this project's VM: a 256
+ * MiB direct-mapped last level, where Linux reports 32 MiB 16-way). Empty, leaving the detection
+ * to valgrind, when `dir` is missing or incomplete and no `lastLevel` is asked for; an Error when
+ * one is asked for and `dir` does not describe a unified cache of that level.
  */
-export function machineCacheFlags(dir = CPU_CACHES) {
+export function machineCacheFlags(dir = CPU_CACHES, lastLevel = undefined) {
+  const caches = readCaches(dir);
+  const unified = (caches ?? []).filter((cache) => cache.type === 'Unified').sort((a, b) => b.level - a.level);
+  const last = lastLevel === undefined ? unified[0] : unified.find((cache) => cache.level === lastLevel);
+  if (lastLevel !== undefined && (last === undefined || !usable(last))) {
+    const levels = unified.filter(usable).map((cache) => cache.level);
+    throw new Error(`no unified level-${lastLevel} cache in ${dir} to simulate (usable unified levels: ${levels.join(', ') || 'none'})`);
+  }
+  const l1 = (type) => caches?.find((cache) => cache.level === 1 && cache.type === type);
+  const chosen = [['I1', l1('Instruction')], ['D1', l1('Data')], ['LL', last]];
+  if (chosen.some(([, cache]) => cache === undefined || !usable(cache))) return [];
+  return chosen.map(([name, cache]) => `--${name}=${cache.geometry.join(',')}`);
+}
+
+/** The caches described in `dir` ({ level, type, geometry: [bytes, ways, line bytes] }); undefined when it cannot be read. */
+function readCaches(dir) {
   const read = (index, name) => readFileSync(`${dir}/${index}/${name}`, 'utf8').trim();
-  let caches;
   try {
     // A missing folder or file throws here, as does an unreadable one.
-    caches = readdirSync(dir)
+    return readdirSync(dir)
       .filter((name) => /^index\d+$/.test(name))
       .map((index) => ({
         level: Number(read(index, 'level')),
@@ -90,14 +107,12 @@ export function machineCacheFlags(dir = CPU_CACHES) {
         geometry: [bytesOf(read(index, 'size')), Number(read(index, 'ways_of_associativity')), Number(read(index, 'coherency_line_size'))],
       }));
   } catch {
-    return [];
+    return undefined;
   }
-  const l1 = (type) => caches.find((cache) => cache.level === 1 && cache.type === type);
-  const last = caches.filter((cache) => cache.type === 'Unified').sort((a, b) => b.level - a.level)[0];
-  const chosen = [['I1', l1('Instruction')], ['D1', l1('Data')], ['LL', last]];
-  if (chosen.some(([, cache]) => cache === undefined || cache.geometry.some((value) => !(value > 0)))) return [];
-  return chosen.map(([name, cache]) => `--${name}=${cache.geometry.join(',')}`);
 }
+
+/** Whether every number of a cache's geometry was read (a size Linux wrote as something else is NaN). */
+const usable = (cache) => cache.geometry.every((value) => value > 0);
 
 /** Bytes of a size as Linux writes it in sysfs ("32K", "32768K", "1M"). */
 function bytesOf(size) {

@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 /** The pure part of test/bench/callgrind.mjs (a benchmark helper, plain JavaScript without types). */
 interface Callgrind {
-  callgrindWrapper(dir: string, simulate: boolean): string[];
-  machineCacheFlags(dir?: string): string[];
+  callgrindWrapper(dir: string, simulate: boolean, cacheFlags?: string[]): string[];
+  machineCacheFlags(dir?: string, lastLevel?: number): string[];
   eventCounts(text: string): Record<string, number> | undefined;
   simulatedMisses(counts: Record<string, number>): { l1: number; lastLevel: number; branches: number };
 }
@@ -76,15 +76,30 @@ describe('callgrind: the simulated caches are the ones Linux reports', () => {
     return dir;
   }
 
+  /** The caches of the project's VM as Linux reports them. */
+  const THIS_VM: Array<[number, string, string, string, string]> = [
+    [1, 'Data', '32K', '8', '64'],
+    [1, 'Instruction', '32K', '8', '64'],
+    [2, 'Unified', '512K', '8', '64'],
+    [3, 'Unified', '32768K', '16', '64'],
+  ];
+
   it('gives L1 instruction and data, and the highest unified level as the last level', () => {
-    const dir = caches([
-      [1, 'Data', '32K', '8', '64'],
-      [1, 'Instruction', '32K', '8', '64'],
-      [2, 'Unified', '512K', '8', '64'],
-      [3, 'Unified', '32768K', '16', '64'],
-    ]);
+    const dir = caches(THIS_VM);
     expect(machineCacheFlags(dir)).toEqual(['--I1=32768,8,64', '--D1=32768,8,64', '--LL=33554432,16,64']);
-    expect(callgrindWrapper('/tmp/d', true)).toEqual(expect.arrayContaining(['--cache-sim=yes']));
+    expect(callgrindWrapper('/tmp/d', true, machineCacheFlags(dir))).toEqual(expect.arrayContaining(['--cache-sim=yes', '--LL=33554432,16,64']));
+  });
+
+  it('simulates the level asked for as the last level, and refuses one the machine does not have', () => {
+    const dir = caches(THIS_VM);
+    expect(machineCacheFlags(dir, 2)).toEqual(['--I1=32768,8,64', '--D1=32768,8,64', '--LL=524288,8,64']);
+    expect(machineCacheFlags(dir, 3)).toEqual(machineCacheFlags(dir));
+    expect(() => machineCacheFlags(dir, 4)).toThrow(`no unified level-4 cache in ${dir} to simulate (usable unified levels: 3, 2)`);
+    // Level 1 is split into instruction and data caches: not a unified level.
+    expect(() => machineCacheFlags(dir, 1)).toThrow('usable unified levels: 3, 2');
+    const unreadable = caches([[1, 'Data', '32K', '8', '64'], [2, 'Unified', 'lots', '8', '64']]);
+    expect(() => machineCacheFlags(unreadable, 2)).toThrow('usable unified levels: none');
+    expect(() => machineCacheFlags('/nonexistent/cache', 2)).toThrow('no unified level-2 cache in /nonexistent/cache');
   });
 
   it('leaves the geometry to valgrind when the folder is missing, incomplete or unreadable', () => {

@@ -49,7 +49,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { callgrindControl, callgrindDump, callgrindWrapper, simulatedMisses } from './callgrind.mjs';
+import { callgrindControl, callgrindDump, callgrindWrapper, machineCacheFlags, simulatedMisses } from './callgrind.mjs';
 import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, someOf } from './bench-args.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
 
@@ -75,8 +75,8 @@ const USAGE = `Usage:
   npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
                                              [--targets node,gov-hit,...] (default: all) [--no-install]
-  node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--callgrind-out DIR] [--simulate-cpu]
-                                             [--targets ...] [--sizes ...]
+  node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--callgrind-out DIR]
+                                             [--simulate-cpu [--simulate-level N]] [--targets ...] [--sizes ...]
   node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
 Targets: ${TARGET_NAMES.join(', ')}.`;
 
@@ -98,6 +98,7 @@ const args = parseBenchArgs({
     'instructions-requests': { type: 'string', default: '10000' },
     'callgrind-out': { type: 'string' },
     'simulate-cpu': { type: 'boolean' },
+    'simulate-level': { type: 'string' },
     profile: { type: 'boolean', default: false },
   },
   checks: {
@@ -109,10 +110,21 @@ const args = parseBenchArgs({
     sizes: positiveIntegers,
     targets: someOf(TARGET_NAMES),
     'instructions-requests': positiveInteger,
+    'simulate-level': (value) => positiveInteger(value) ?? simulableLevel(Number(value)),
   },
-  requires: { 'callgrind-out': 'instructions', 'simulate-cpu': 'instructions' },
+  requires: { 'callgrind-out': 'instructions', 'simulate-cpu': 'instructions', 'simulate-level': 'simulate-cpu' },
 });
 const WORKERS = Number(args.workers);
+
+/** A check: this machine has a unified cache of `level` for callgrind to simulate as its last level. */
+function simulableLevel(level) {
+  try {
+    machineCacheFlags(undefined, level);
+    return undefined;
+  } catch (err) {
+    return err.message;
+  }
+}
 
 // ---------------------------------------------------------------- servers (child processes)
 
@@ -506,7 +518,9 @@ const WARM_UP = 3;
  * and the next --instructions-requests requests are counted. Helper threads (JIT compiler, GC)
  * are left out: under valgrind they still compile after the warm-up, which native runs do not.
  * With --simulate-cpu it also counts simulated cache misses and mispredicted branches per request,
- * the ways in which the same instructions can take more cycles in one process than in another.
+ * the ways in which the same instructions can take more cycles in one process than in another;
+ * --simulate-level picks the cache level whose misses the last-level column counts (default the
+ * highest; callgrind simulates L1 and one more).
  */
 async function runInstructions(selected, governorSettings) {
   ensureTools(['valgrind']);
@@ -519,7 +533,8 @@ async function runInstructions(selected, governorSettings) {
   const origin = await startRole('origin');
   const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
   const simulate = args['simulate-cpu'] === true;
-  const wrapper = callgrindWrapper(dir, simulate);
+  const cacheFlags = simulate ? machineCacheFlags(undefined, args['simulate-level'] === undefined ? undefined : Number(args['simulate-level'])) : [];
+  const wrapper = callgrindWrapper(dir, simulate, cacheFlags);
   const rows = [];
   try {
     for (const size of args.sizes.split(',').map(Number)) {
@@ -546,7 +561,8 @@ async function runInstructions(selected, governorSettings) {
     await origin.stop();
     if (keep === undefined) rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}), node ${process.version}\n`);
+  const caches = simulate ? `; simulated caches ${cacheFlags.join(' ') || "as valgrind detects them"} (size,ways,line)` : '';
+  console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}${caches}), node ${process.version}\n`);
   // With --simulate-cpu, columns of simulated L1 misses, last-level misses and mispredicted branches (simulatedMisses' keys), `value(key)` each.
   const simulated = (value) => (simulate ? { 'L1 misses': value('l1'), 'LL misses': value('lastLevel'), mispredicts: value('branches') } : {});
   console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), ...simulated((key) => row[key].toFixed(1)), errors: row.errors })));
