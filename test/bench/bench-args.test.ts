@@ -55,6 +55,7 @@ describe('bench-args: the benchmark scripts refuse arguments they would misread,
     [['--rounds'], "Option '--rounds <value>' argument missing"],
     [['--callgrind-out', '/tmp/cg'], '--callgrind-out needs --instructions'],
     [['--instructions', '--simulate-level', '2'], '--simulate-level needs --simulate-cpu'],
+    [['--by-category'], '--by-category needs --instructions'],
     [['--instructions', '--simulate-cpu', '--simulate-level', 'two'], '--simulate-level two: expected a whole number above 0'],
     [['--instructions', '--simulate-cpu', '--simulate-level', '9'], '--simulate-level 9: no unified level-9 cache in /sys/devices/system/cpu/cpu0/cache'],
   ])('proxy.mjs %j: exit 2 with the problem and the usage', (args, problem) => {

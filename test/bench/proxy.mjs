@@ -51,6 +51,7 @@ import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { callgrindControl, callgrindDump, callgrindWrapper, machineCacheFlags, simulatedMisses } from './callgrind.mjs';
 import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, someOf } from './bench-args.mjs';
+import { countsByCategory, jitSymbols, UNNAMED_JIT } from './callgrind-categories.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
 
 const HOST = '127.0.0.1';
@@ -76,7 +77,7 @@ const USAGE = `Usage:
                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
                                              [--targets node,gov-hit,...] (default: all) [--no-install]
   node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--callgrind-out DIR]
-                                             [--simulate-cpu [--simulate-level N]] [--targets ...] [--sizes ...]
+                                             [--simulate-cpu [--simulate-level N]] [--by-category] [--targets ...] [--sizes ...]
   node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
 Targets: ${TARGET_NAMES.join(', ')}.`;
 
@@ -99,6 +100,7 @@ const args = parseBenchArgs({
     'callgrind-out': { type: 'string' },
     'simulate-cpu': { type: 'boolean' },
     'simulate-level': { type: 'string' },
+    'by-category': { type: 'boolean' },
     profile: { type: 'boolean', default: false },
   },
   checks: {
@@ -112,7 +114,7 @@ const args = parseBenchArgs({
     'instructions-requests': positiveInteger,
     'simulate-level': (value) => positiveInteger(value) ?? simulableLevel(Number(value)),
   },
-  requires: { 'callgrind-out': 'instructions', 'simulate-cpu': 'instructions', 'simulate-level': 'simulate-cpu' },
+  requires: { 'callgrind-out': 'instructions', 'simulate-cpu': 'instructions', 'simulate-level': 'simulate-cpu', 'by-category': 'instructions' },
 });
 const WORKERS = Number(args.workers);
 
@@ -520,7 +522,9 @@ const WARM_UP = 3;
  * With --simulate-cpu it also counts simulated cache misses and mispredicted branches per request,
  * the ways in which the same instructions can take more cycles in one process than in another;
  * --simulate-level picks the cache level whose misses the last-level column counts (default the
- * highest; callgrind simulates L1 and one more).
+ * highest; callgrind simulates L1 and one more). With --by-category the servers run with
+ * --perf-basic-prof, and each count is also split by where it falls (callgrind-categories.mjs: the
+ * categories of --profile), so that a difference between two targets shows in whose code it lies.
  */
 async function runInstructions(selected, governorSettings) {
   ensureTools(['valgrind']);
@@ -535,11 +539,12 @@ async function runInstructions(selected, governorSettings) {
   const simulate = args['simulate-cpu'] === true;
   const cacheFlags = simulate ? machineCacheFlags(undefined, args['simulate-level'] === undefined ? undefined : Number(args['simulate-level'])) : [];
   const wrapper = callgrindWrapper(dir, simulate, cacheFlags);
+  const byCategory = args['by-category'] === true;
   const rows = [];
   try {
     for (const size of args.sizes.split(',').map(Number)) {
       for (const server of [...new Set(measured.map(([, one]) => one))]) {
-        const child = await startNodeServer(server, origin, governorSettings, wrapper);
+        const child = await startNodeServer(server, origin, governorSettings, wrapper, byCategory ? PROFILED_NODE_FLAGS(dir) : []);
         try {
           for (const [name, , path] of measured.filter(([, one]) => one === server)) {
             const url = child.url + path(size);
@@ -549,11 +554,13 @@ async function runInstructions(selected, governorSettings) {
             const dumped = callgrindDump(child.pid, dir);
             const perRequest = (value) => value / count;
             const misses = Object.entries(simulatedMisses(dumped.counts)).map(([kind, total]) => [kind, perRequest(total)]);
-            rows.push({ name, size, perRequest: perRequest(dumped.counts.Ir), ...Object.fromEntries(misses), errors: load.errors + load.timeouts + load.non2xx });
+            const categories = byCategory ? categoryCounts(join(dir, dumped.file), child.pid, perRequest) : undefined;
+            rows.push({ name, size, perRequest: perRequest(dumped.counts.Ir), ...Object.fromEntries(misses), categories, errors: load.errors + load.timeouts + load.non2xx });
             console.log(`${sizeLabel(size)} ${name}: ${Math.round(perRequest(dumped.counts.Ir))} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
           }
         } finally {
           await child.stop();
+          removeSymbolMaps([child.pid]);
         }
       }
     }
@@ -572,9 +579,44 @@ async function runInstructions(selected, governorSettings) {
     instructions: fmt(x.perRequest / y.perRequest),
     ...simulated((key) => fmt(x[key] / y[key])),
   }));
-  if (ratios.length === 0) return;
-  console.log('\nRatios (lower is cheaper for the first)\n');
-  console.table(ratios);
+  if (ratios.length > 0) {
+    console.log('\nRatios (lower is cheaper for the first)\n');
+    console.table(ratios);
+  }
+  if (byCategory) reportCategories(rows, simulate);
+}
+
+/**
+ * The counts of the callgrind file `file` of process `pid` by category ({ category: { instructions,
+ * l1, lastLevel, branches } }, each `perRequest`), its JIT code named from the process's symbol map.
+ */
+function categoryCounts(file, pid, perRequest) {
+  const symbolAt = jitSymbols(readFileSync(`/tmp/perf-${pid}.map`, 'utf8'));
+  const byCategory = countsByCategory(readFileSync(file, 'utf8'), symbolAt, ROOT);
+  return Object.fromEntries(
+    [...byCategory].map(([category, counts]) => [
+      category,
+      { instructions: perRequest(counts.Ir), ...Object.fromEntries(Object.entries(simulatedMisses(counts)).map(([kind, total]) => [kind, perRequest(total)])) },
+    ]),
+  );
+}
+
+/** --by-category: per size, a table per count (instructions; with --simulate-cpu L1 and last-level misses), a row per category, a column per target. */
+function reportCategories(rows, simulate) {
+  const counts = [['instructions', 'Instructions'], ...(simulate ? [['l1', 'L1 misses'], ['lastLevel', 'Last-level misses']] : [])];
+  for (const size of [...new Set(rows.map((row) => row.size))]) {
+    const sized = rows.filter((row) => row.size === size);
+    const categories = [...CATEGORIES, UNNAMED_JIT].filter((category) => sized.some((row) => row.categories[category] !== undefined));
+    for (const [key, title] of counts) {
+      console.log(`\n${sizeLabel(size)}: ${title} per request by where they fall (self counts of each function, so they add up to callgrind's totals)\n`);
+      console.table(
+        categories.map((category) => ({
+          category,
+          ...Object.fromEntries(sized.map((row) => [row.name, fmt(row.categories[category]?.[key] ?? 0, key === 'instructions' ? 0 : 1)])),
+        })),
+      );
+    }
+  }
 }
 
 /**
