@@ -3,6 +3,7 @@
 // symbol map V8 writes with --perf-basic-prof (callgrind itself knows such code only by address),
 // summed by the categories of cpu-profile.mjs, so that instructions and simulated cache misses
 // split the same way as --profile's CPU time.
+import { eventNames } from './callgrind.mjs';
 import { categoryOf } from './cpu-profile.mjs';
 
 /**
@@ -71,7 +72,7 @@ export const UNNAMED_JIT = 'JIT, unnamed';
  * libraries. `root` is the project's folder with a trailing slash.
  */
 export function countsByCategory(text, symbolAt, root) {
-  const events = /^events: (.+)$/m.exec(text)?.[1].trim().split(/\s+/) ?? [];
+  const events = eventNames(text);
   const byCategory = new Map();
   for (const [key, counts] of selfCosts(text)) {
     const [object, name] = key.split('\t');

@@ -54,17 +54,27 @@ export function callgrindDump(pid, dir) {
  * is complete (its last line, `totals:`, written).
  */
 export function eventCounts(text) {
-  const events = /^events: (.+)$/m.exec(text);
+  const events = eventNames(text);
   const summary = /^summary: (.+)$/m.exec(text);
-  if (events === null || summary === null || !/^totals: /m.test(text)) return undefined;
+  if (events.length === 0 || summary === null || !/^totals: /m.test(text)) return undefined;
   const values = summary[1].trim().split(/\s+/).map(Number);
-  return Object.fromEntries(events[1].trim().split(/\s+/).map((name, i) => [name, values[i] ?? 0]));
+  return Object.fromEntries(events.map((name, i) => [name, values[i] ?? 0]));
+}
+
+/** The event names of a callgrind file's text, in the order its counts list them (its `events:` line); empty without one. */
+export function eventNames(text) {
+  return /^events: (.+)$/m.exec(text)?.[1].trim().split(/\s+/) ?? [];
 }
 
 /** What the simulation found, summed from eventCounts: L1 misses, last-level misses, mispredicted branches. */
 export function simulatedMisses(counts) {
   const sum = (...names) => names.reduce((total, name) => total + (counts[name] ?? 0), 0);
   return { l1: sum('I1mr', 'D1mr', 'D1mw'), lastLevel: sum('ILmr', 'DLmr', 'DLmw'), branches: sum('Bcm', 'Bim') };
+}
+
+/** The instructions and simulatedMisses of `counts` (by event name) per request, over `requests` requests. */
+export function countsPerRequest(counts, requests) {
+  return Object.fromEntries(Object.entries({ instructions: counts.Ir ?? 0, ...simulatedMisses(counts) }).map(([kind, total]) => [kind, total / requests]));
 }
 
 /** Where Linux describes the first CPU's caches: index<N>/{level,type,size,ways_of_associativity,coherency_line_size}. */

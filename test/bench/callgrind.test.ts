@@ -9,9 +9,10 @@ interface Callgrind {
   machineCacheFlags(dir?: string, lastLevel?: number): string[];
   eventCounts(text: string): Record<string, number> | undefined;
   simulatedMisses(counts: Record<string, number>): { l1: number; lastLevel: number; branches: number };
+  countsPerRequest(counts: Record<string, number>, requests: number): Record<string, number>;
 }
 const modulePath = '../bench/callgrind.mjs';
-const { callgrindWrapper, eventCounts, machineCacheFlags, simulatedMisses } = (await import(modulePath)) as Callgrind;
+const { callgrindWrapper, countsPerRequest, eventCounts, machineCacheFlags, simulatedMisses } = (await import(modulePath)) as Callgrind;
 
 // The head and tail of a dump as callgrind writes it with --cache-sim=yes --branch-sim=yes.
 const SIMULATED = [
@@ -49,6 +50,11 @@ describe('callgrind: what a dump counted', () => {
     });
     // Without the simulation there is nothing to sum.
     expect(simulatedMisses({ Ir: 5 })).toEqual({ l1: 0, lastLevel: 0, branches: 0 });
+  });
+
+  it('gives instructions and simulated misses per request', () => {
+    expect(countsPerRequest({ Ir: 1000, I1mr: 30, D1mr: 10, ILmr: 4, Bcm: 8, Bim: 2 }, 10)).toEqual({ instructions: 100, l1: 4, lastLevel: 0.4, branches: 1 });
+    expect(countsPerRequest({ Ir: 50 }, 5)).toEqual({ instructions: 10, l1: 0, lastLevel: 0, branches: 0 });
   });
 
   it('asks valgrind for the simulation only when told to', () => {

@@ -49,7 +49,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { callgrindControl, callgrindDump, callgrindWrapper, machineCacheFlags, simulatedMisses } from './callgrind.mjs';
+import { callgrindControl, callgrindDump, callgrindWrapper, countsPerRequest, machineCacheFlags } from './callgrind.mjs';
 import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, someOf } from './bench-args.mjs';
 import { countsByCategory, jitSymbols, UNNAMED_JIT } from './callgrind-categories.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
@@ -552,11 +552,10 @@ async function runInstructions(selected, governorSettings) {
             callgrindControl('-z', String(child.pid));
             const load = await autocannon({ url, connections: 8, amount: count });
             const dumped = callgrindDump(child.pid, dir);
-            const perRequest = (value) => value / count;
-            const misses = Object.entries(simulatedMisses(dumped.counts)).map(([kind, total]) => [kind, perRequest(total)]);
-            const categories = byCategory ? categoryCounts(join(dir, dumped.file), child.pid, perRequest) : undefined;
-            rows.push({ name, size, perRequest: perRequest(dumped.counts.Ir), ...Object.fromEntries(misses), categories, errors: load.errors + load.timeouts + load.non2xx });
-            console.log(`${sizeLabel(size)} ${name}: ${Math.round(perRequest(dumped.counts.Ir))} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
+            const figures = countsPerRequest(dumped.counts, count);
+            const categories = byCategory ? categoryCounts(join(dir, dumped.file), child.pid, count) : undefined;
+            rows.push({ name, size, ...figures, categories, errors: load.errors + load.timeouts + load.non2xx });
+            console.log(`${sizeLabel(size)} ${name}: ${Math.round(figures.instructions)} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
           }
         } finally {
           await child.stop();
@@ -572,11 +571,11 @@ async function runInstructions(selected, governorSettings) {
   console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}${caches}), node ${process.version}\n`);
   // With --simulate-cpu, columns of simulated L1 misses, last-level misses and mispredicted branches (simulatedMisses' keys), `value(key)` each.
   const simulated = (value) => (simulate ? { 'L1 misses': value('l1'), 'LL misses': value('lastLevel'), mispredicts: value('branches') } : {});
-  console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.perRequest), ...simulated((key) => row[key].toFixed(1)), errors: row.errors })));
+  console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.instructions), ...simulated((key) => row[key].toFixed(1)), errors: row.errors })));
   const ratios = measuredPairs(rows).map(({ size, a, b, x, y }) => ({
     size: sizeLabel(size),
     ratio: `${a} / ${b}`,
-    instructions: fmt(x.perRequest / y.perRequest),
+    instructions: fmt(x.instructions / y.instructions),
     ...simulated((key) => fmt(x[key] / y[key])),
   }));
   if (ratios.length > 0) {
@@ -587,18 +586,13 @@ async function runInstructions(selected, governorSettings) {
 }
 
 /**
- * The counts of the callgrind file `file` of process `pid` by category ({ category: { instructions,
- * l1, lastLevel, branches } }, each `perRequest`), its JIT code named from the process's symbol map.
+ * The counts of the callgrind file `file` of process `pid` by category ({ category: countsPerRequest
+ * over `requests` }), its JIT code named from the process's symbol map.
  */
-function categoryCounts(file, pid, perRequest) {
+function categoryCounts(file, pid, requests) {
   const symbolAt = jitSymbols(readFileSync(`/tmp/perf-${pid}.map`, 'utf8'));
   const byCategory = countsByCategory(readFileSync(file, 'utf8'), symbolAt, ROOT);
-  return Object.fromEntries(
-    [...byCategory].map(([category, counts]) => [
-      category,
-      { instructions: perRequest(counts.Ir), ...Object.fromEntries(Object.entries(simulatedMisses(counts)).map(([kind, total]) => [kind, perRequest(total)])) },
-    ]),
-  );
+  return Object.fromEntries([...byCategory].map(([category, counts]) => [category, countsPerRequest(counts, requests)]));
 }
 
 /** --by-category: per size, a table per count (instructions; with --simulate-cpu L1 and last-level misses), a row per category, a column per target. */
