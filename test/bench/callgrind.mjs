@@ -30,8 +30,8 @@ export function callgrindControl(...commandArgs) {
 
 /**
  * Dumps the counters of the callgrind process `pid` writing to `dir`, and returns the events its
- * event-loop thread counted since they were last zeroed (eventCounts) and the name of the new file
- * they are in (cg.<pid>.<dump>-<thread>, thread 01), once that file is complete.
+ * event-loop thread counted since they were last zeroed (eventCounts), the name of the new file
+ * they are in (cg.<pid>.<dump>-<thread>, thread 01) and its text, once that file is complete.
  */
 export function callgrindDump(pid, dir) {
   const before = new Set(readdirSync(dir));
@@ -39,8 +39,9 @@ export function callgrindDump(pid, dir) {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const file = readdirSync(dir).find((name) => !before.has(name) && name.startsWith(`cg.${pid}.`) && name.endsWith('-01'));
-    const counts = file === undefined ? undefined : eventCounts(readFileSync(join(dir, file), 'utf8'));
-    if (counts !== undefined) return { counts, file };
+    const text = file === undefined ? '' : readFileSync(join(dir, file), 'utf8');
+    const counts = eventCounts(text);
+    if (counts !== undefined) return { counts, file, text };
     if (Date.now() > deadline) throw new Error(`callgrind wrote no dump for process ${pid} in ${dir}`);
     spawnSync('sleep', ['0.2']);
   }

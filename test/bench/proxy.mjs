@@ -553,7 +553,7 @@ async function runInstructions(selected, governorSettings) {
             const load = await autocannon({ url, connections: 8, amount: count });
             const dumped = callgrindDump(child.pid, dir);
             const figures = countsPerRequest(dumped.counts, count);
-            const categories = byCategory ? categoryCounts(join(dir, dumped.file), child.pid, count) : undefined;
+            const categories = byCategory ? categoryCounts(dumped.text, child.pid, count) : undefined;
             rows.push({ name, size, ...figures, categories, errors: load.errors + load.timeouts + load.non2xx });
             console.log(`${sizeLabel(size)} ${name}: ${Math.round(figures.instructions)} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
           }
@@ -586,12 +586,12 @@ async function runInstructions(selected, governorSettings) {
 }
 
 /**
- * The counts of the callgrind file `file` of process `pid` by category ({ category: countsPerRequest
- * over `requests` }), its JIT code named from the process's symbol map.
+ * The counts of callgrind file text `dump` of process `pid` by category ({ category:
+ * countsPerRequest over `requests` }), its JIT code named from the process's symbol map.
  */
-function categoryCounts(file, pid, requests) {
+function categoryCounts(dump, pid, requests) {
   const symbolAt = jitSymbols(readFileSync(`/tmp/perf-${pid}.map`, 'utf8'));
-  const byCategory = countsByCategory(readFileSync(file, 'utf8'), symbolAt, ROOT);
+  const byCategory = countsByCategory(dump, symbolAt, ROOT);
   return Object.fromEntries([...byCategory].map(([category, counts]) => [category, countsPerRequest(counts, requests)]));
 }
 
