@@ -43,7 +43,7 @@ describe('bench-args: the benchmark scripts refuse arguments they would misread,
     const { status, stdout } = runScript('proxy.mjs', ['--help']);
     expect(status).toBe(0);
     expect(stdout).toMatch(/^Usage:/);
-    expect(stdout).toContain('Targets: node, gov-hit, gov-miss');
+    expect(stdout).toContain('Targets: node, node-same-head, gov-hit, gov-miss');
   });
 
   it.each([
@@ -51,7 +51,7 @@ describe('bench-args: the benchmark scripts refuse arguments they would misread,
     [['--rounds', '0'], '--rounds 0: expected a whole number above 0'],
     [['--duration', '0.5'], '--duration 0.5: expected a whole number above 0'],
     [['--sizes', '1k'], '--sizes 1k: expected whole numbers above 0, separated by commas'],
-    [['--targets', 'gov-hit,nginx'], '--targets gov-hit,nginx: unknown nginx; expected some of node, gov-hit'],
+    [['--targets', 'gov-hit,nginx'], '--targets gov-hit,nginx: unknown nginx; expected some of node, node-same-head, gov-hit'],
     [['--rounds'], "Option '--rounds <value>' argument missing"],
     [['--callgrind-out', '/tmp/cg'], '--callgrind-out needs --instructions'],
     [['--instructions', '--simulate-level', '2'], '--simulate-level needs --simulate-cpu'],

@@ -11,6 +11,9 @@
 // Node targets (but hp-ka-tuned) with Node's and glibc's defaults:
 //   node        a bare Node server answering as the origin does, for the resource gov-hit
 //               serves from its cache: the same status, headers and body (Node's ceiling)
+//   node-same-head the same server and process, answering with a cache hit's bytes: the
+//               origin's headers in the order Governor stores them, then Age and
+//               X-Governor-Cache, which a hit adds (Node's ceiling for the hit's response itself)
 //   gov-hit     Governor, every request a cache hit
 //   gov-miss    Governor, every request to the origin (the origin says no-store)
 //   hp-ka       http-proxy with a keep-alive agent
@@ -61,6 +64,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The targets: [name, the server it loads, its path for a body size, which of the server's URLs]. */
 const TARGETS = [
   ['node', 'node', (size) => `/c/${size}`],
+  ['node-same-head', 'node', (size) => `/h/${size}`],
   ['gov-hit', 'governor', (size) => `/c/${size}`],
   ['gov-miss', 'governor', (size) => `/n/${size}`],
   ['hp-ka', 'hp-ka', (size) => `/n/${size}`],
@@ -155,11 +159,25 @@ function bodyFor(url) {
   return body;
 }
 
-/** The origin's answer: /c/<size> cacheable for an hour, /n/<size> no-store. */
+const CACHEABLE = 'public, max-age=3600';
+const startedAt = Date.now();
+
+/**
+ * The origin's answer: /c/<size> cacheable for an hour, /n/<size> no-store. And /h/<size>, for
+ * node-same-head: what Governor answers to a cache hit of /c/<size>, byte for byte (the stored
+ * headers in the cache's order, Age in seconds since this server started, as an entry cached at
+ * the start of the run has, and X-Governor-Cache; Node adds Date and Connection to every answer).
+ * test/bench/same-head.test.ts holds it to a real Governor hit.
+ */
 function answerAsOrigin(req, res) {
   const body = bodyFor(req.url);
-  const cacheControl = req.url.startsWith('/c/') ? 'public, max-age=3600' : 'no-store';
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'cache-control': cacheControl });
+  if (req.url.startsWith('/h/')) {
+    const age = String(Math.floor((Date.now() - startedAt) / 1000));
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': CACHEABLE, 'content-length': body.length, age, 'x-governor-cache': 'HIT' });
+  } else {
+    const cacheControl = req.url.startsWith('/c/') ? CACHEABLE : 'no-store';
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'cache-control': cacheControl });
+  }
   res.end(body);
 }
 
@@ -481,6 +499,7 @@ function startNodeServer(server, origin, governorSettings, wrapper = undefined, 
 /** The ratios reported: [first, second, the target for first / second, if the issue states one]. */
 const PAIRS = [
   ['gov-hit', 'node', 0.9],
+  ['gov-hit', 'node-same-head'],
   ['gov-miss', 'hp-ka', 0.9],
   ['gov-miss', 'hp-ka-tuned'],
   ['gov-miss', 'hp-default', 2.5],
@@ -515,9 +534,11 @@ const WARM_UP = 3;
  * --instructions: the instructions each Node target executes per request on its event-loop
  * thread, counted by valgrind's callgrind. Unlike req/s and CPU time, the count does not depend on
  * what else the machine runs (it repeats to within about 0.5%), so it shows what a code change
- * costs. Each server runs under callgrind (one at a time, the origin outside it); per target, it
- * is warmed with WARM_UP x --instructions-requests requests (8 connections), its counters are zeroed,
- * and the next --instructions-requests requests are counted. Helper threads (JIT compiler, GC)
+ * costs. Each target gets a fresh process of its server under callgrind (one at a time, the
+ * origin outside it), so that no target's count depends on which others ran before it in the same
+ * process (gov-hit and gov-miss, node and node-same-head share one); it is warmed with WARM_UP x
+ * --instructions-requests requests (8 connections), its counters are zeroed, and the next
+ * --instructions-requests requests are counted. Helper threads (JIT compiler, GC)
  * are left out: under valgrind they still compile after the warm-up, which native runs do not.
  * With --simulate-cpu it also counts simulated cache misses and mispredicted branches per request,
  * the ways in which the same instructions can take more cycles in one process than in another;
@@ -543,20 +564,18 @@ async function runInstructions(selected, governorSettings) {
   const rows = [];
   try {
     for (const size of args.sizes.split(',').map(Number)) {
-      for (const server of [...new Set(measured.map(([, one]) => one))]) {
+      for (const [name, server, path] of measured) {
         const child = await startNodeServer(server, origin, governorSettings, wrapper, byCategory ? PROFILED_NODE_FLAGS(dir) : []);
         try {
-          for (const [name, , path] of measured.filter(([, one]) => one === server)) {
-            const url = child.url + path(size);
-            await autocannon({ url, connections: 8, amount: WARM_UP * count });
-            callgrindControl('-z', String(child.pid));
-            const load = await autocannon({ url, connections: 8, amount: count });
-            const dumped = callgrindDump(child.pid, dir);
-            const figures = countsPerRequest(dumped.counts, count);
-            const categories = byCategory ? categoryCounts(dumped.text, child.pid, count) : undefined;
-            rows.push({ name, size, ...figures, categories, errors: load.errors + load.timeouts + load.non2xx });
-            console.log(`${sizeLabel(size)} ${name}: ${Math.round(figures.instructions)} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
-          }
+          const url = child.url + path(size);
+          await autocannon({ url, connections: 8, amount: WARM_UP * count });
+          callgrindControl('-z', String(child.pid));
+          const load = await autocannon({ url, connections: 8, amount: count });
+          const dumped = callgrindDump(child.pid, dir);
+          const figures = countsPerRequest(dumped.counts, count);
+          const categories = byCategory ? categoryCounts(dumped.text, child.pid, count) : undefined;
+          rows.push({ name, size, ...figures, categories, errors: load.errors + load.timeouts + load.non2xx });
+          console.log(`${sizeLabel(size)} ${name}: ${Math.round(figures.instructions)} instructions per request${keep === undefined ? '' : ` (${join(dir, dumped.file)})`}`);
         } finally {
           await child.stop();
           removeSymbolMaps([child.pid]);
