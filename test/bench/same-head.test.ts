@@ -1,9 +1,9 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
-import http from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request, type Reply } from '../proxy/harness.js';
 
 // The proxy benchmark's node-same-head target stands for "a bare Node server returning the same
 // bytes" as a Governor cache hit. These tests run the benchmark's own origin and Governor roles
@@ -12,12 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // other bytes.
 
 const SCRIPT = fileURLToPath(new URL('./proxy.mjs', import.meta.url));
-
-interface Answer {
-  status: number;
-  headers: [string, string][];
-  body: Buffer;
-}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -39,29 +33,17 @@ async function startRole(role: string, origin?: string): Promise<{ child: ChildP
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-function get(url: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const headers: [string, string][] = [];
-          for (let i = 0; i < res.rawHeaders.length; i += 2) headers.push([res.rawHeaders[i].toLowerCase(), res.rawHeaders[i + 1]]);
-          resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks) });
-        });
-      })
-      .on('error', reject);
-  });
-}
-
-/** The answer's headers with the values that change by the second (Date, Age) replaced by their shape. */
-function comparable(answer: Answer): [string, string][] {
-  return answer.headers.map(([name, value]) => {
-    if (name === 'date') return [name, Number.isNaN(Date.parse(value)) ? `invalid date ${value}` : 'a date'];
-    if (name === 'age') return [name, /^\d+$/.test(value) ? 'seconds' : `invalid age ${value}`];
-    return [name, value];
-  });
+/** The reply's headers in order, lower-cased, with the values that change by the second (Date, Age) replaced by their shape. */
+function comparable(reply: Reply): [string, string][] {
+  const headers: [string, string][] = [];
+  for (let i = 0; i < reply.rawHeaders.length; i += 2) {
+    const name = reply.rawHeaders[i].toLowerCase();
+    const value = reply.rawHeaders[i + 1];
+    if (name === 'date') headers.push([name, Number.isNaN(Date.parse(value)) ? `invalid date ${value}` : 'a date']);
+    else if (name === 'age') headers.push([name, /^\d+$/.test(value) ? 'seconds' : `invalid age ${value}`]);
+    else headers.push([name, value]);
+  }
+  return headers;
 }
 
 describe('the proxy benchmark: node-same-head answers with the bytes of a Governor cache hit', () => {
@@ -80,21 +62,21 @@ describe('the proxy benchmark: node-same-head answers with the bytes of a Govern
 
   for (const size of [1024, 102400]) {
     it(`at ${size} bytes: the same status, header names, order and values, and body`, async () => {
-      await get(`${governor.url}/c/${size}`); // a miss, which the cache stores
-      const hit = await get(`${governor.url}/c/${size}`);
-      const same = await get(`${origin.url}/h/${size}`);
-      expect(hit.headers).toContainEqual(['x-governor-cache', 'HIT']);
+      await request(governor.url, { path: `/c/${size}` }); // a miss, which the cache stores
+      const hit = await request(governor.url, { path: `/c/${size}` });
+      const same = await request(origin.url, { path: `/h/${size}` });
+      expect(hit.headers['x-governor-cache']).toBe('HIT');
       expect(same.status).toBe(hit.status);
       expect(comparable(same)).toEqual(comparable(hit));
-      expect(same.body.equals(hit.body)).toBe(true);
+      expect(same.body).toBe(hit.body);
       expect(same.body.length).toBe(size);
     });
   }
 
   it('answers as the origin on the URLs the other targets load: no hit headers there', async () => {
-    const cacheable = await get(`${origin.url}/c/1024`);
-    expect(cacheable.headers.map(([name]) => name)).not.toContain('age');
-    expect(cacheable.headers.map(([name]) => name)).not.toContain('x-governor-cache');
-    expect(cacheable.headers).toContainEqual(['cache-control', 'public, max-age=3600']);
+    const cacheable = await request(origin.url, { path: '/c/1024' });
+    expect(cacheable.headers.age).toBeUndefined();
+    expect(cacheable.headers['x-governor-cache']).toBeUndefined();
+    expect(cacheable.headers['cache-control']).toBe('public, max-age=3600');
   });
 });

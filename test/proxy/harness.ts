@@ -90,6 +90,8 @@ export async function startRawOrigin(onConnection: (socket: Socket) => void): Pr
 export interface Reply {
   status: number;
   headers: IncomingHttpHeaders;
+  /** The header lines as received: names with their case, in order, each followed by its value. */
+  rawHeaders: string[];
   body: string;
 }
 
@@ -103,7 +105,7 @@ export function request(
     const req = http.request(target, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString() }));
       res.on('error', reject);
     });
     req.on('error', reject);
