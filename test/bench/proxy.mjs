@@ -27,7 +27,10 @@
 // Throughput is closed-loop (wrk: --connections connections for --duration s), in --rounds
 // rounds that visit every target in turn, so that a slow spell of a shared machine falls on
 // every target alike: a target's figures are its median round, and a ratio is the median of the
-// per-round ratios (each from two runs seconds apart), printed with its spread. CPU per request
+// per-round ratios (each from two runs seconds apart), printed with its spread and a confidence
+// interval for that median (round-statistics.mjs; with 7 rounds, their whole range). node-same-head /
+// node compares one process with itself but for two headers: how far a run's ratio strays by
+// the machine alone. CPU per request
 // is the target's processes' user + system time over a run divided by its requests: unlike
 // req/s, it does not depend on how the cores were shared with wrk and the origin; it is printed
 // split too, user (the process's own code) + system (the kernel's work for it). Page faults
@@ -56,6 +59,7 @@ import { callgrindControl, callgrindDump, callgrindWrapper, countsPerRequest, ma
 import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, someOf } from './bench-args.mjs';
 import { countsByCategory, jitSymbols, UNNAMED_JIT } from './callgrind-categories.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
+import { median, medianInterval } from './round-statistics.mjs';
 
 const HOST = '127.0.0.1';
 const SELF = fileURLToPath(import.meta.url);
@@ -77,12 +81,12 @@ const TARGETS = [
 const TARGET_NAMES = TARGETS.map(([name]) => name);
 
 const USAGE = `Usage:
-  npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--latency-duration 3]
+  npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--warm-up 1] [--latency-duration 3]
                                              [--connections 32] [--workers 1] [--sizes 1024,102400]
                                              [--targets node,gov-hit,...] (default: all) [--no-install]
   node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--callgrind-out DIR]
                                              [--simulate-cpu [--simulate-level N]] [--by-category] [--targets ...] [--sizes ...]
-  node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--targets ...] [--sizes ...]
+  node test/bench/proxy.mjs --profile [--rounds 5] [--duration 2] [--warm-up 1] [--targets ...] [--sizes ...]
 Targets: ${TARGET_NAMES.join(', ')}.`;
 
 const args = parseBenchArgs({
@@ -93,6 +97,7 @@ const args = parseBenchArgs({
     origin: { type: 'string' },
     workers: { type: 'string', default: '1' },
     duration: { type: 'string', default: '2' },
+    'warm-up': { type: 'string', default: '1' },
     rounds: { type: 'string', default: '5' },
     'latency-duration': { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
@@ -110,6 +115,7 @@ const args = parseBenchArgs({
   checks: {
     workers: positiveInteger,
     duration: positiveInteger,
+    'warm-up': positiveInteger,
     rounds: positiveInteger,
     'latency-duration': positiveNumber,
     connections: positiveInteger,
@@ -121,6 +127,8 @@ const args = parseBenchArgs({
   requires: { 'callgrind-out': 'instructions', 'simulate-cpu': 'instructions', 'simulate-level': 'simulate-cpu', 'by-category': 'instructions' },
 });
 const WORKERS = Number(args.workers);
+/** Seconds of closed-loop load each target gets before its first round, not recorded. */
+const WARM_UP_SECONDS = Number(args['warm-up']);
 
 /** A check: this machine has a unified cache of `level` for callgrind to simulate as its last level. */
 function simulableLevel(level) {
@@ -434,15 +442,9 @@ function usage(pid) {
 
 /** The middle item of `items` by `value`: one of the items, so the lower middle of an even count (a target's median round). */
 const medianBy = (items, value) => [...items].sort((a, b) => value(a) - value(b))[Math.floor((items.length - 1) / 2)];
-/** The median of numbers: the mean of the two middle values of an even count. */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
-/** Closed-loop load with wrk (after a 1 s warm-up when `warmUp`); memory sampled halfway. */
-async function closedLoop(url, seconds, pid, warmUp) {
+/** Closed-loop load with wrk for `seconds` (after `warmUpSeconds` of it not recorded, when given); memory sampled halfway. */
+async function closedLoop(url, seconds, pid, warmUpSeconds = 0) {
   const run = (duration) =>
     new Promise((resolve, reject) => {
       const child = spawn('wrk', ['-t1', `-c${args.connections}`, `-d${duration}s`, '--latency', url]);
@@ -451,7 +453,7 @@ async function closedLoop(url, seconds, pid, warmUp) {
       child.on('error', reject);
       child.on('exit', () => resolve(out));
     });
-  if (warmUp) await run(1); // connections, JIT, pools, the cache
+  if (warmUpSeconds > 0) await run(warmUpSeconds); // connections, JIT, pools, the cache
   let memory = 0;
   const sampler = setTimeout(() => (memory = memoryPerWorker(pid)), (seconds * 1000) / 2);
   const before = usage(pid);
@@ -509,7 +511,15 @@ const PAIRS = [
   ['gov-miss', 'undici-pool'],
   ['undici-pool', 'hp-ka'],
   ['gov-miss', 'node'],
+  ['node-same-head', 'node'],
 ];
+
+/** Where a ratio's median interval lies against a target: whether the rounds decide the verdict. */
+function intervalAgainst(interval, target) {
+  if (interval.low >= target) return 'CI above';
+  if (interval.high < target) return 'CI below';
+  return 'CI spans it';
+}
 
 /** The PAIRS whose two targets `rows` ({ name, size }) both has, per size: { size, a, b, x, y (their rows), target }. */
 function measuredPairs(rows) {
@@ -679,7 +689,7 @@ const PROFILED_NODE_FLAGS = (dir) => ['--perf-basic-prof', '--no-logfile-per-iso
  * --profile: each Node target's CPU time per request split by where it is spent (the categories of
  * cpu-profile.mjs), from perf's cpu-clock samples of its processes, every thread and the kernel's
  * work for them included. The runs are the closed-loop runs of the main benchmark (--rounds rounds
- * of --duration s visiting every target in turn, a 1 s warm-up first), each recorded by perf; the
+ * of --duration s visiting every target in turn, --warm-up s of warm-up first), each recorded by perf; the
  * servers run with --perf-basic-prof so that JavaScript functions have names. Where callgrind
  * counts instructions, samples weigh each function by the time it took, so they show where a
  * target spends more time per instruction than another (what req/s and CPU time measure).
@@ -699,9 +709,9 @@ async function runProfile(selected, governorSettings) {
     for (const size of args.sizes.split(',').map(Number)) {
       const sized = rowsFor(measured, servers, size);
       await loadInRounds(size, sized, async (row, round) => {
-        if (round === 0) await closedLoop(row.url, 1, row.pid, false); // the warm-up, not recorded
+        if (round === 0) await closedLoop(row.url, WARM_UP_SECONDS, row.pid); // the warm-up, not recorded
         const file = join(dir, `${row.name}-${size}-${round}.data`);
-        const run = await recordWhile(processTree(row.pid), file, () => closedLoop(row.url, seconds, row.pid, false));
+        const run = await recordWhile(processTree(row.pid), file, () => closedLoop(row.url, seconds, row.pid));
         return { ...run, samples: samplesOf(file, ROOT) };
       });
       rows.push(...sized);
@@ -786,7 +796,7 @@ async function runBench() {
     const results = [];
     for (const size of args.sizes.split(',').map(Number)) {
       const rows = rowsFor(chosen, servers, size);
-      await loadInRounds(size, rows, (row, round) => closedLoop(row.url, seconds, row.pid, round === 0));
+      await loadInRounds(size, rows, (row, round) => closedLoop(row.url, seconds, row.pid, round === 0 ? WARM_UP_SECONDS : 0));
       for (const row of rows) {
         row.closed = {
           ...medianBy(row.runs, (run) => run.rps),
@@ -836,18 +846,20 @@ function report(results, seconds) {
   for (const { size, a, b, x, y, target } of measuredPairs(results)) {
     const perRound = x.runs.map((run, i) => run.rps / y.runs[i].rps);
     const ratio = median(perRound);
+    const interval = medianInterval(perRound);
     ratios.push({
       size: sizeLabel(size),
       ratio: `${a} / ${b}`,
       'req/s': fmt(ratio),
       'per round': perRound.map((one) => fmt(one)).join(' '),
+      'median CI': `${fmt(interval.low)}-${fmt(interval.high)} (${Math.floor(interval.coverage * 100)}%)`,
       'CPU/req': fmt(x.closed.cpuUsPerRequest / y.closed.cpuUsPerRequest),
       'user/req': fmt(x.closed.userUsPerRequest / y.closed.userUsPerRequest),
       'sys/req': fmt(x.closed.systemUsPerRequest / y.closed.systemUsPerRequest),
       'p50 (closed)': fmt(x.closed.p50 / y.closed.p50),
       'p99 (closed)': fmt(x.closed.p99 / y.closed.p99),
       'p99 (@rate)': fmt(x.fixed.p99 / y.fixed.p99),
-      target: target === undefined ? '' : `>= ${target}x req/s: ${ratio >= target ? 'met' : 'NOT met'}`,
+      target: target === undefined ? '' : `>= ${target}x req/s: ${ratio >= target ? 'met' : 'NOT met'}, ${intervalAgainst(interval, target)}`,
     });
   }
   console.log('\nRatios (req/s: median of the per-round ratios, higher is better for the first; CPU per request and latency: lower is better)\n');
