@@ -59,7 +59,7 @@ import { callgrindControl, callgrindDump, callgrindWrapper, countsPerRequest, ma
 import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, someOf } from './bench-args.mjs';
 import { countsByCategory, jitSymbols, UNNAMED_JIT } from './callgrind-categories.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
-import { median, medianInterval } from './round-statistics.mjs';
+import { median, medianBy, medianInterval } from './round-statistics.mjs';
 
 const HOST = '127.0.0.1';
 const SELF = fileURLToPath(import.meta.url);
@@ -439,9 +439,6 @@ function usage(pid) {
   }
   return { cpuMs: ticks * 10, systemMs: systemTicks * 10, minorFaults };
 }
-
-/** The middle item of `items` by `value`: one of the items, so the lower middle of an even count (a target's median round). */
-const medianBy = (items, value) => [...items].sort((a, b) => value(a) - value(b))[Math.floor((items.length - 1) / 2)];
 
 /** Closed-loop load with wrk for `seconds` (after `warmUpSeconds` of it not recorded, when given); memory sampled halfway. */
 async function closedLoop(url, seconds, pid, warmUpSeconds = 0) {

@@ -9,6 +9,9 @@ export function median(values) {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/** The middle item of `items` by `value`: one of the items, so the lower middle of an even count (a target's median round). */
+export const medianBy = (items, value) => [...items].sort((a, b) => value(a) - value(b))[Math.floor((items.length - 1) / 2)];
+
 /**
  * A distribution-free confidence interval for the median of `values` (independent rounds): the
  * k-th smallest and k-th largest value, for the largest k whose interval still covers the true

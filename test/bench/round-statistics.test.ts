@@ -8,10 +8,11 @@ interface Interval {
 }
 interface RoundStatistics {
   median(values: number[]): number;
+  medianBy<T>(items: T[], value: (item: T) => number): T;
   medianInterval(values: number[], confidence?: number): Interval;
 }
 const modulePath = '../bench/round-statistics.mjs';
-const { median, medianInterval } = (await import(modulePath)) as RoundStatistics;
+const { median, medianBy, medianInterval } = (await import(modulePath)) as RoundStatistics;
 
 /** P(Binomial(n, 1/2) <= j), summed term by term from binomial coefficients. */
 function binomialTail(n: number, j: number): number {
@@ -28,6 +29,14 @@ describe('median', () => {
   it('takes the middle value of an odd count and the mean of the two middle ones of an even count', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
+  });
+});
+
+describe('medianBy', () => {
+  it('picks one of the items, the lower middle of an even count', () => {
+    const rounds = [{ rps: 30 }, { rps: 10 }, { rps: 20 }, { rps: 40 }];
+    expect(medianBy(rounds, (round) => round.rps)).toBe(rounds[2]);
+    expect(medianBy(rounds.slice(0, 3), (round) => round.rps)).toBe(rounds[2]);
   });
 });
 
