@@ -47,20 +47,25 @@ describe('bench-args: the benchmark scripts refuse arguments they would misread,
   });
 
   it.each([
-    [['--roudns', '3'], "Unknown option '--roudns'"],
-    [['--rounds', '0'], '--rounds 0: expected a whole number above 0'],
-    [['--duration', '0.5'], '--duration 0.5: expected a whole number above 0'],
-    [['--warm-up', '0'], '--warm-up 0: expected a whole number above 0'],
-    [['--sizes', '1k'], '--sizes 1k: expected whole numbers above 0, separated by commas'],
-    [['--targets', 'gov-hit,nginx'], '--targets gov-hit,nginx: unknown nginx; expected some of node, node-same-head, gov-hit'],
-    [['--rounds'], "Option '--rounds <value>' argument missing"],
-    [['--callgrind-out', '/tmp/cg'], '--callgrind-out needs --instructions'],
-    [['--instructions', '--simulate-level', '2'], '--simulate-level needs --simulate-cpu'],
-    [['--by-category'], '--by-category needs --instructions'],
-    [['--instructions', '--simulate-cpu', '--simulate-level', 'two'], '--simulate-level two: expected a whole number above 0'],
-    [['--instructions', '--simulate-cpu', '--simulate-level', '9'], '--simulate-level 9: no unified level-9 cache in /sys/devices/system/cpu/cpu0/cache'],
-  ])('proxy.mjs %j: exit 2 with the problem and the usage', (args, problem) => {
-    const { status, stderr } = runScript('proxy.mjs', args);
+    ['proxy.mjs', ['--roudns', '3'], "Unknown option '--roudns'"],
+    ['proxy.mjs', ['--rounds', '0'], '--rounds 0: expected a whole number above 0'],
+    ['proxy.mjs', ['--duration', '0.5'], '--duration 0.5: expected a whole number above 0'],
+    ['proxy.mjs', ['--warm-up', '0'], '--warm-up 0: expected a whole number above 0'],
+    ['proxy.mjs', ['--sizes', '1k'], '--sizes 1k: expected whole numbers above 0, separated by commas'],
+    ['proxy.mjs', ['--targets', 'gov-hit,nginx'], '--targets gov-hit,nginx: unknown nginx; expected some of node, node-same-head, gov-hit'],
+    ['proxy.mjs', ['--rounds'], "Option '--rounds <value>' argument missing"],
+    ['proxy.mjs', ['--callgrind-out', '/tmp/cg'], '--callgrind-out needs --instructions'],
+    ['proxy.mjs', ['--instructions', '--simulate-level', '2'], '--simulate-level needs --simulate-cpu'],
+    ['proxy.mjs', ['--by-category'], '--by-category needs --instructions'],
+    ['proxy.mjs', ['--instructions', '--simulate-cpu', '--simulate-level', 'two'], '--simulate-level two: expected a whole number above 0'],
+    ['proxy.mjs', ['--instructions', '--simulate-cpu', '--simulate-level', '9'], '--simulate-level 9: no unified level-9 cache in /sys/devices/system/cpu/cpu0/cache'],
+    ['proxy-servers.mjs', ['--role', 'nginx', '--port', '8080'], '--role nginx: expected one of origin, hp-ka, hp-default, undici-pool, governor'],
+    ['proxy-servers.mjs', ['--role', 'origin'], 'missing --port'],
+    ['proxy-servers.mjs', ['--role', 'governor', '--port', '8080'], 'missing --origin'],
+    ['proxy-servers.mjs', ['--port', '8080'], 'missing --role, --origin'],
+    ['proxy-servers.mjs', ['--role', 'origin', '--port', '80.5'], '--port 80.5: expected a whole number above 0'],
+  ])('%s %j: exit 2 with the problem and the usage, before starting anything', (script, args, problem) => {
+    const { status, stderr } = runScript(script, args);
     expect(status).toBe(2);
     expect(stderr).toContain(problem);
     expect(stderr).toContain('Usage:');

@@ -5,6 +5,9 @@
 //
 // Usage: USAGE below (`node test/bench/proxy.mjs --help` prints it).
 //
+// The servers themselves are in proxy-servers.mjs, each started in a process of its own by
+// server-processes.mjs.
+//
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
 // (a bare Node server with as many workers) answering the same bytes; Governor's processes run
 // with the Node flags and malloc settings it ships with (proxy/process-settings.ts), the other
@@ -44,13 +47,9 @@
 // (valgrind's callgrind, also installed from Debian): a figure the machine's noise does not move,
 // for comparing code changes (see runInstructions). --profile instead splits each Node target's
 // CPU time per request by where it is spent, from perf's time samples (see runProfile).
-import { Buffer } from 'node:buffer';
-import { spawn, spawnSync, fork } from 'node:child_process';
-import cluster from 'node:cluster';
-import { once } from 'node:events';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,9 +59,9 @@ import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, some
 import { countsByCategory, jitSymbols, UNNAMED_JIT } from './callgrind-categories.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
 import { median, medianBy, medianInterval } from './round-statistics.mjs';
+import { freePort, NO_SETTINGS, startRole, stopChild } from './server-processes.mjs';
 
 const HOST = '127.0.0.1';
-const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The targets: [name, the server it loads, its path for a body size, which of the server's URLs]. */
@@ -92,9 +91,6 @@ Targets: ${TARGET_NAMES.join(', ')}.`;
 const args = parseBenchArgs({
   usage: USAGE,
   options: {
-    role: { type: 'string', default: 'bench' },
-    port: { type: 'string' },
-    origin: { type: 'string' },
     workers: { type: 'string', default: '1' },
     duration: { type: 'string', default: '2' },
     'warm-up': { type: 'string', default: '1' },
@@ -140,122 +136,6 @@ function simulableLevel(level) {
   }
 }
 
-// ---------------------------------------------------------------- servers (child processes)
-
-/** Runs `serve` on WORKERS node:cluster workers sharing --port (in this process when WORKERS is 1). */
-function clustered(serve) {
-  if (WORKERS > 1 && cluster.isPrimary) {
-    for (let i = 0; i < WORKERS; i++) cluster.fork();
-    let listening = 0;
-    cluster.on('listening', () => {
-      if (++listening === WORKERS) process.send?.({ ready: true });
-    });
-    return;
-  }
-  const server = serve();
-  server.listen(Number(args.port), HOST, () => {
-    if (cluster.isPrimary) process.send?.({ ready: true });
-  });
-}
-
-/** The bytes for a path: /<anything>/<size> answers <size> bytes. */
-const bodies = new Map();
-function bodyFor(url) {
-  const size = Number(url.slice(url.lastIndexOf('/') + 1)) || 1024;
-  let body = bodies.get(size);
-  if (body === undefined) bodies.set(size, (body = Buffer.alloc(size, 'x')));
-  return body;
-}
-
-const CACHEABLE = 'public, max-age=3600';
-const startedAt = Date.now();
-
-/**
- * The origin's answer: /c/<size> cacheable for an hour, /n/<size> no-store. And /h/<size>, for
- * node-same-head: what Governor answers to a cache hit of /c/<size>, byte for byte (the stored
- * headers in the cache's order, Age in seconds since this server started, as an entry cached at
- * the start of the run has, and X-Governor-Cache; Node adds Date and Connection to every answer).
- * test/bench/same-head.test.ts holds it to a real Governor hit.
- */
-function answerAsOrigin(req, res) {
-  const body = bodyFor(req.url);
-  if (req.url.startsWith('/h/')) {
-    const age = String(Math.floor((Date.now() - startedAt) / 1000));
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': CACHEABLE, 'content-length': body.length, age, 'x-governor-cache': 'HIT' });
-  } else {
-    const cacheControl = req.url.startsWith('/c/') ? CACHEABLE : 'no-store';
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'cache-control': cacheControl });
-  }
-  res.end(body);
-}
-
-const roles = {
-  /** The origin every proxy target is in front of; also, in a process of its own, the node target. */
-  origin: () => clustered(() => http.createServer(answerAsOrigin)),
-  'hp-ka': () => httpProxyRole(true),
-  'hp-default': () => httpProxyRole(false),
-  'undici-pool': () => undiciPoolRole(),
-  governor: async () => {
-    const { defaultConfig } = await import(join(ROOT, 'dist/governor/config.js'));
-    const { launchProxy } = await import(join(ROOT, 'dist/proxy/cluster.js'));
-    const defaults = defaultConfig().proxy;
-    await launchProxy({
-      ...defaults,
-      host: HOST,
-      port: Number(args.port),
-      origin: args.origin,
-      workers: WORKERS,
-      maxInFlight: 512,
-      maxQueue: 4096,
-      cache: { ...defaults.cache, enabled: true },
-    });
-    process.send?.({ ready: true });
-  },
-};
-
-async function httpProxyRole(keepAlive) {
-  const { default: httpProxy } = await import('http-proxy');
-  clustered(() => {
-    const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 512 }) : undefined;
-    const proxy = httpProxy.createProxyServer({ target: args.origin, agent });
-    proxy.on('error', (_err, _req, res) => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    return http.createServer((req, res) => proxy.web(req, res));
-  });
-}
-
-/** Hop-by-hop headers (RFC 9110 7.6.1), which undici refuses to be given and a proxy must not relay. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
-
-/** A copy of `headers` without HOP_BY_HOP: a copy loop, as proxy/headers.ts does, since spread-then-delete leaves a slow dictionary-mode object. */
-function withoutHopByHop(headers) {
-  const kept = {};
-  for (const name in headers) if (!HOP_BY_HOP.includes(name)) kept[name] = headers[name];
-  return kept;
-}
-
-/** A proxy as small as hp-ka's, over undici's Pool: `stream` writes the body straight into the client response. */
-async function undiciPoolRole() {
-  const { Pool } = await import('undici');
-  clustered(() => {
-    const pool = new Pool(args.origin, { connections: 512 });
-    return http.createServer((req, res) => {
-      const options = { path: req.url, method: req.method, headers: withoutHopByHop(req.headers), body: req.method === 'GET' || req.method === 'HEAD' ? null : req };
-      pool
-        .stream(options, ({ statusCode, headers }) => {
-          res.writeHead(statusCode, withoutHopByHop(headers));
-          return res;
-        })
-        .catch(() => {
-          if (!res.headersSent) res.writeHead(502);
-          res.end();
-        });
-    });
-  });
-}
-
 // ---------------------------------------------------------------- tools
 
 function have(command) {
@@ -292,45 +172,6 @@ function ensureTools(needed) {
     if (missing.includes('nginx')) spawnSync('sh', ['-c', 'command -v service >/dev/null && service nginx stop'], { stdio: 'ignore' });
   }
   return Object.fromEntries(needed.map((name) => [name, locate(name)]));
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, HOST, () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Starts a role's process; `settings` adds Node flags and environment variables (Governor's
- * processes run with the ones it ships with); `wrapper`, a command and its arguments, runs Node
- * under it (valgrind).
- */
-async function startRole(role, origin, settings = NO_SETTINGS, wrapper = undefined) {
-  const port = await freePort();
-  const nodeArgv = [...process.execArgv, ...settings.nodeFlags];
-  const child = fork(SELF, ['--role', role, '--port', String(port), '--workers', String(WORKERS), ...(origin ? ['--origin', origin] : [])], {
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    ...(wrapper ? { execPath: wrapper[0], execArgv: [...wrapper.slice(1), process.execPath, ...nodeArgv] } : { execArgv: nodeArgv }),
-    env: { ...process.env, ...settings.env },
-  });
-  const [message] = await Promise.race([once(child, 'message'), once(child, 'exit').then(() => [undefined])]);
-  if (!message?.ready) throw new Error(`${role} did not start`);
-  return { pid: child.pid, url: `http://${HOST}:${port}`, stop: () => stopChild(child) };
-}
-
-const NO_SETTINGS = { nodeFlags: [], env: {} };
-
-function stopChild(child) {
-  if (child.exitCode !== null) return Promise.resolve();
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const kill = setTimeout(() => child.kill('SIGKILL'), 3_000);
-  return exited.then(() => clearTimeout(kill));
 }
 
 /** nginx with its own prefix, pid, logs and temp paths under a temp dir; two servers: pass (`url`) and cache (`cacheUrl`). */
@@ -492,7 +333,12 @@ const NODE_SERVERS = {
 function startNodeServer(server, origin, governorSettings, wrapper = undefined, extraFlags = []) {
   const [role, tuned] = NODE_SERVERS[server];
   const settings = tuned ? governorSettings : NO_SETTINGS;
-  return startRole(role, role === 'origin' ? undefined : origin.url, { ...settings, nodeFlags: [...settings.nodeFlags, ...extraFlags] }, wrapper);
+  return startRole(role, {
+    origin: role === 'origin' ? undefined : origin.url,
+    workers: WORKERS,
+    settings: { ...settings, nodeFlags: [...settings.nodeFlags, ...extraFlags] },
+    wrapper,
+  });
 }
 
 /** The ratios reported: [first, second, the target for first / second, if the issue states one]. */
@@ -562,7 +408,7 @@ async function runInstructions(selected, governorSettings) {
   const keep = args['callgrind-out'];
   if (keep !== undefined) mkdirSync(keep, { recursive: true });
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'governor-bench-'));
-  const origin = await startRole('origin');
+  const origin = await startRole('origin', { workers: WORKERS });
   const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
   const simulate = args['simulate-cpu'] === true;
   const cacheFlags = simulate ? machineCacheFlags(undefined, args['simulate-level'] === undefined ? undefined : Number(args['simulate-level'])) : [];
@@ -699,7 +545,7 @@ async function runProfile(selected, governorSettings) {
   const started = [];
   const profiled = [];
   try {
-    started.push(await startRole('origin'));
+    started.push(await startRole('origin', { workers: WORKERS }));
     const servers = await startServers(measured, (server) => startNodeServer(server, started[0], governorSettings, undefined, PROFILED_NODE_FLAGS(dir)), started);
     for (const server of Object.values(servers)) profiled.push(...processTree(server.pid));
     const rows = [];
@@ -780,7 +626,7 @@ async function runBench() {
   const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const started = [];
   try {
-    const origin = await startRole('origin');
+    const origin = await startRole('origin', { workers: WORKERS });
     started.push(origin);
     const chosen = TARGETS.filter(([name]) => selected.includes(name));
     const servers = await startServers(
@@ -863,9 +709,4 @@ function report(results, seconds) {
   console.table(ratios);
 }
 
-const role = roles[args.role] ?? (args.role === 'bench' ? runBench : undefined);
-if (role === undefined) {
-  console.error(`unknown --role ${args.role}; expected bench or one of ${Object.keys(roles).join(', ')}`);
-  process.exit(2);
-}
-await role();
+await runBench();

@@ -1,37 +1,21 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type Reply } from '../proxy/harness.js';
 
 // The proxy benchmark's node-same-head target stands for "a bare Node server returning the same
-// bytes" as a Governor cache hit. These tests run the benchmark's own origin and Governor roles
-// (real processes from dist/, as the benchmark starts them) and hold the target's answer to a
-// real hit, so that a change to what a hit sends cannot leave the benchmark comparing against
-// other bytes.
+// bytes" as a Governor cache hit. These tests run the benchmark's own origin and Governor servers
+// (real processes from dist/, started as the benchmark starts them) and hold the target's answer
+// to a real hit, so that a change to what a hit sends cannot leave the benchmark comparing
+// against other bytes.
 
-const SCRIPT = fileURLToPath(new URL('./proxy.mjs', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+interface Server {
+  url: string;
+  stop(): Promise<void>;
 }
-
-/** Starts one of the benchmark's roles on a free port; resolves once it says it is ready. */
-async function startRole(role: string, origin?: string): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = fork(SCRIPT, ['--role', role, '--port', String(port), '--workers', '1', ...(origin ? ['--origin', origin] : [])], {
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  const [message] = (await Promise.race([once(child, 'message'), once(child, 'exit').then(() => [undefined])])) as [{ ready?: boolean } | undefined];
-  if (!message?.ready) throw new Error(`${role} did not start`);
-  return { child, url: `http://127.0.0.1:${port}` };
+interface ServerProcesses {
+  startRole(role: string, options?: { origin?: string }): Promise<Server>;
 }
+const modulePath = '../bench/server-processes.mjs';
+const { startRole } = (await import(modulePath)) as ServerProcesses;
 
 /** The reply's headers in order, lower-cased, with the values that change by the second (Date, Age) replaced by their shape. */
 function comparable(reply: Reply): [string, string][] {
@@ -47,17 +31,17 @@ function comparable(reply: Reply): [string, string][] {
 }
 
 describe('the proxy benchmark: node-same-head answers with the bytes of a Governor cache hit', () => {
-  let origin: { child: ChildProcess; url: string };
-  let governor: { child: ChildProcess; url: string };
+  let origin: Server;
+  let governor: Server;
 
   beforeAll(async () => {
     origin = await startRole('origin');
-    governor = await startRole('governor', origin.url);
+    governor = await startRole('governor', { origin: origin.url });
   }, 30_000);
 
-  afterAll(() => {
-    governor?.child.kill();
-    origin?.child.kill();
+  afterAll(async () => {
+    await governor?.stop();
+    await origin?.stop();
   });
 
   for (const size of [1024, 102400]) {
