@@ -9,7 +9,7 @@
 // server-processes.mjs.
 //
 // Targets, each with the same number of worker processes (--workers), all in front of one origin
-// (a bare Node server with as many workers) answering the same bytes; Governor's processes run
+// (a bare Node server with as many workers, or --origin-workers) answering the same bytes; Governor's processes run
 // with the Node flags and malloc settings it ships with (proxy/process-settings.ts), the other
 // Node targets (but hp-ka-tuned) with Node's and glibc's defaults:
 //   node        a bare Node server answering as the origin does, for the resource gov-hit
@@ -81,7 +81,7 @@ const TARGET_NAMES = TARGETS.map(([name]) => name);
 
 const USAGE = `Usage:
   npm run build && node test/bench/proxy.mjs [--duration 2] [--rounds 5] [--warm-up 1] [--latency-duration 3]
-                                             [--connections 32] [--workers 1] [--sizes 1024,102400]
+                                             [--connections 32] [--workers 1] [--origin-workers N] [--sizes 1024,102400]
                                              [--targets node,gov-hit,...] (default: all) [--no-install]
   node test/bench/proxy.mjs --instructions [--instructions-requests 10000] [--callgrind-out DIR]
                                              [--simulate-cpu [--simulate-level N]] [--by-category] [--targets ...] [--sizes ...]
@@ -92,6 +92,7 @@ const args = parseBenchArgs({
   usage: USAGE,
   options: {
     workers: { type: 'string', default: '1' },
+    'origin-workers': { type: 'string' },
     duration: { type: 'string', default: '2' },
     'warm-up': { type: 'string', default: '1' },
     rounds: { type: 'string', default: '5' },
@@ -110,6 +111,7 @@ const args = parseBenchArgs({
   },
   checks: {
     workers: positiveInteger,
+    'origin-workers': positiveInteger,
     duration: positiveInteger,
     'warm-up': positiveInteger,
     rounds: positiveInteger,
@@ -123,6 +125,12 @@ const args = parseBenchArgs({
   requires: { 'callgrind-out': 'instructions', 'simulate-cpu': 'instructions', 'simulate-level': 'simulate-cpu', 'by-category': 'instructions' },
 });
 const WORKERS = Number(args.workers);
+/**
+ * Worker processes of the origin every proxy target is in front of (default: WORKERS). With more
+ * than one it runs on node:cluster, whose primary accepts every connection and hands it to a
+ * worker: work that only a proxy opening a connection per request (hp-default) pays for.
+ */
+const ORIGIN_WORKERS = Number(args['origin-workers'] ?? args.workers);
 /** Seconds of closed-loop load each target gets before its first round, not recorded. */
 const WARM_UP_SECONDS = Number(args['warm-up']);
 
@@ -408,7 +416,7 @@ async function runInstructions(selected, governorSettings) {
   const keep = args['callgrind-out'];
   if (keep !== undefined) mkdirSync(keep, { recursive: true });
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'governor-bench-'));
-  const origin = await startRole('origin', { workers: WORKERS });
+  const origin = await startRole('origin', { workers: ORIGIN_WORKERS });
   const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
   const simulate = args['simulate-cpu'] === true;
   const cacheFlags = simulate ? machineCacheFlags(undefined, args['simulate-level'] === undefined ? undefined : Number(args['simulate-level'])) : [];
@@ -545,7 +553,7 @@ async function runProfile(selected, governorSettings) {
   const started = [];
   const profiled = [];
   try {
-    started.push(await startRole('origin', { workers: WORKERS }));
+    started.push(await startRole('origin', { workers: ORIGIN_WORKERS }));
     const servers = await startServers(measured, (server) => startNodeServer(server, started[0], governorSettings, undefined, PROFILED_NODE_FLAGS(dir)), started);
     for (const server of Object.values(servers)) profiled.push(...processTree(server.pid));
     const rows = [];
@@ -626,7 +634,7 @@ async function runBench() {
   const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const started = [];
   try {
-    const origin = await startRole('origin', { workers: WORKERS });
+    const origin = await startRole('origin', { workers: ORIGIN_WORKERS });
     started.push(origin);
     const chosen = TARGETS.filter(([name]) => selected.includes(name));
     const servers = await startServers(
@@ -665,7 +673,7 @@ const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digit
 
 function report(results, seconds) {
   console.log(
-    `\n${args.connections} connections, ${args.rounds} rounds of ${seconds} s closed-loop per target (median round shown), ${WORKERS} worker(s) per target, node ${process.version}, wrk + autocannon on 127.0.0.1\n`,
+    `\n${args.connections} connections, ${args.rounds} rounds of ${seconds} s closed-loop per target (median round shown), ${WORKERS} worker(s) per target, ${ORIGIN_WORKERS} for the origin, node ${process.version}, wrk + autocannon on 127.0.0.1\n`,
   );
   console.table(
     results.map((row) => ({
