@@ -59,9 +59,8 @@ import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, some
 import { countsByCategory, jitSymbols, UNNAMED_JIT } from './callgrind-categories.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
 import { median, medianBy, medianInterval } from './round-statistics.mjs';
-import { freePort, NO_SETTINGS, startRole, stopChild } from './server-processes.mjs';
+import { freePort, HOST, NO_SETTINGS, startRole, stopChild } from './server-processes.mjs';
 
-const HOST = '127.0.0.1';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The targets: [name, the server it loads, its path for a body size, which of the server's URLs]. */
@@ -131,6 +130,8 @@ const WORKERS = Number(args.workers);
  * worker: work that only a proxy opening a connection per request (hp-default) pays for.
  */
 const ORIGIN_WORKERS = Number(args['origin-workers'] ?? args.workers);
+/** Starts the origin every proxy target is in front of, with ORIGIN_WORKERS workers. */
+const startOrigin = () => startRole('origin', { workers: ORIGIN_WORKERS });
 /** Seconds of closed-loop load each target gets before its first round, not recorded. */
 const WARM_UP_SECONDS = Number(args['warm-up']);
 
@@ -416,7 +417,7 @@ async function runInstructions(selected, governorSettings) {
   const keep = args['callgrind-out'];
   if (keep !== undefined) mkdirSync(keep, { recursive: true });
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'governor-bench-'));
-  const origin = await startRole('origin', { workers: ORIGIN_WORKERS });
+  const origin = await startOrigin();
   const measured = TARGETS.filter(([name, server]) => selected.includes(name) && server in NODE_SERVERS);
   const simulate = args['simulate-cpu'] === true;
   const cacheFlags = simulate ? machineCacheFlags(undefined, args['simulate-level'] === undefined ? undefined : Number(args['simulate-level'])) : [];
@@ -553,7 +554,7 @@ async function runProfile(selected, governorSettings) {
   const started = [];
   const profiled = [];
   try {
-    started.push(await startRole('origin', { workers: ORIGIN_WORKERS }));
+    started.push(await startOrigin());
     const servers = await startServers(measured, (server) => startNodeServer(server, started[0], governorSettings, undefined, PROFILED_NODE_FLAGS(dir)), started);
     for (const server of Object.values(servers)) profiled.push(...processTree(server.pid));
     const rows = [];
@@ -634,7 +635,7 @@ async function runBench() {
   const dir = mkdtempSync(join(tmpdir(), 'governor-bench-'));
   const started = [];
   try {
-    const origin = await startRole('origin', { workers: ORIGIN_WORKERS });
+    const origin = await startOrigin();
     started.push(origin);
     const chosen = TARGETS.filter(([name]) => selected.includes(name));
     const servers = await startServers(

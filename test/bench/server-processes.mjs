@@ -7,7 +7,8 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
 
-const HOST = '127.0.0.1';
+/** The address every benchmark server listens on. */
+export const HOST = '127.0.0.1';
 const SERVERS = fileURLToPath(new URL('./proxy-servers.mjs', import.meta.url));
 
 /** Node flags and environment variables added to a server's process: none. */
