@@ -50,7 +50,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
@@ -387,6 +387,8 @@ function measuredPairs(rows) {
   return found;
 }
 
+/** What the figures were measured on, for every report's heading: runs on different machines do not compare. */
+const MACHINE = `node ${process.version}, Linux ${release()}, ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
 const sizeLabel = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
 
 /** Warm-up requests per counted request: with fewer, the bare server still ran in part unoptimized (82k instructions per request after 6k requests, 60k after 30k). */
@@ -449,7 +451,7 @@ async function runInstructions(selected, governorSettings) {
     if (keep === undefined) rmSync(dir, { recursive: true, force: true });
   }
   const caches = simulate ? `; simulated caches ${cacheFlags.join(' ') || "as valgrind detects them"} (size,ways,line)` : '';
-  console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}${caches}), node ${process.version}\n`);
+  console.log(`\nInstructions per request on the event-loop thread (callgrind, ${count} requests after ${WARM_UP * count}${caches}), ${MACHINE}\n`);
   // With --simulate-cpu, columns of simulated L1 misses, last-level misses and mispredicted branches (simulatedMisses' keys), `value(key)` each.
   const simulated = (value) => (simulate ? { 'L1 misses': value('l1'), 'LL misses': value('lastLevel'), mispredicts: value('branches') } : {});
   console.table(rows.map((row) => ({ target: row.name, size: sizeLabel(row.size), 'instructions/req': Math.round(row.instructions), ...simulated((key) => row[key].toFixed(1)), errors: row.errors })));
@@ -584,7 +586,7 @@ function reportProfile(rows, seconds) {
   const sampledMicros = (run) => microsPerRequest([...run.samples.byCategory.values()].reduce((sum, one) => sum + one, 0), run.requests);
   console.log(
     `\nCPU time per request by where it is spent (µs; perf cpu-clock samples at ${SAMPLE_HZ} Hz, every thread of the target's processes), ` +
-      `median of ${rounds} rounds of ${seconds} s closed-loop, ${args.connections} connections, node ${process.version}. ` +
+      `median of ${rounds} rounds of ${seconds} s closed-loop, ${args.connections} connections, ${MACHINE}. ` +
       `Each column is its own median, so they need not add up to the total; /proc gives the target's CPU time per request measured the usual way.\n`,
   );
   console.table(
@@ -674,7 +676,7 @@ const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digit
 
 function report(results, seconds) {
   console.log(
-    `\n${args.connections} connections, ${args.rounds} rounds of ${seconds} s closed-loop per target (median round shown), ${WORKERS} worker(s) per target, ${ORIGIN_WORKERS} for the origin, node ${process.version}, wrk + autocannon on 127.0.0.1\n`,
+    `\n${args.connections} connections, ${args.rounds} rounds of ${seconds} s closed-loop per target (median round shown), ${WORKERS} worker(s) per target, ${ORIGIN_WORKERS} for the origin, ${MACHINE}, wrk + autocannon on 127.0.0.1\n`,
   );
   console.table(
     results.map((row) => ({
