@@ -50,7 +50,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { cpus, release, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, setTimeout } from 'node:timers';
@@ -58,6 +58,7 @@ import { callgrindControl, callgrindDump, callgrindWrapper, countsPerRequest, ma
 import { parseBenchArgs, positiveInteger, positiveIntegers, positiveNumber, someOf } from './bench-args.mjs';
 import { countsByCategory, jitSymbols, UNNAMED_JIT } from './callgrind-categories.mjs';
 import { CATEGORIES, microsPerRequest, recordWhile, removeSymbolMaps, samplesOf, SAMPLE_HZ } from './cpu-profile.mjs';
+import { describeMachine } from './machine.mjs';
 import { median, medianBy, medianInterval } from './round-statistics.mjs';
 import { freePort, HOST, NO_SETTINGS, startRole, stopChild } from './server-processes.mjs';
 
@@ -387,8 +388,8 @@ function measuredPairs(rows) {
   return found;
 }
 
-/** What the figures were measured on, for every report's heading: runs on different machines do not compare. */
-const MACHINE = `node ${process.version}, Linux ${release()}, ${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
+/** What the figures were measured on, for every report's heading (measured once, before any server starts). */
+const MACHINE = describeMachine();
 const sizeLabel = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
 
 /** Warm-up requests per counted request: with fewer, the bare server still ran in part unoptimized (82k instructions per request after 6k requests, 60k after 30k). */
