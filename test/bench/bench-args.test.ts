@@ -1,6 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runScript } from './run-script.js';
 
 type Check = (value: string) => string | undefined;
 interface BenchArgs {
@@ -12,13 +11,6 @@ interface BenchArgs {
 }
 const modulePath = '../bench/bench-args.mjs';
 const { positiveNumber, positiveInteger, positiveIntegers, oneOf, someOf } = (await import(modulePath)) as BenchArgs;
-
-/** Runs a benchmark script with `args`: it must answer before it starts anything (no build needed). */
-function runScript(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const path = fileURLToPath(new URL(`../bench/${script}`, import.meta.url));
-  const { status, stdout, stderr } = spawnSync(process.execPath, [path, ...args], { encoding: 'utf8', timeout: 20_000 });
-  return { status, stdout, stderr };
-}
 
 describe('bench-args: the checks', () => {
   it('take good values and name what a bad one should have been', () => {
@@ -65,6 +57,7 @@ describe('bench-args: the benchmark scripts refuse arguments they would misread,
     ['proxy-servers.mjs', ['--role', 'governor', '--port', '8080'], 'missing --origin'],
     ['proxy-servers.mjs', ['--port', '8080'], 'missing --role, --origin'],
     ['proxy-servers.mjs', ['--role', 'origin', '--port', '80.5'], '--port 80.5: expected a whole number above 0'],
+    ['runs-summary.mjs', ['--machines', 'A'], "Unknown option '--machines'"],
   ])('%s %j: exit 2 with the problem and the usage, before starting anything', (script, args, problem) => {
     const { status, stderr } = runScript(script, args);
     expect(status).toBe(2);

@@ -7,11 +7,12 @@ import { cpus, release } from 'node:os';
 const PAGE_BYTES = 4096;
 
 /**
- * Microseconds of CPU time per minor page fault in this process: the time to touch one byte of
- * each page of `megabytes` MiB freshly allocated outside V8's heap (each first touch faults the
- * page in), user plus system time, divided by the faults counted meanwhile (NaN if none were). Returns { micros, faults }. A fault's cost
- * is the kernel's and the hypervisor's work: a process that gives memory back and faults it in
- * again (what the benchmark's faults/req column counts) pays it for every page.
+ * Microseconds of CPU time per minor page fault in this process: the user plus system time to
+ * touch one byte of each page of `megabytes` MiB freshly allocated outside V8's heap (each first
+ * touch faults the page in), divided by the faults counted meanwhile (NaN if none were). Returns
+ * { micros, faults }. A fault's cost is the kernel's and the hypervisor's work: a process that
+ * gives memory back and faults it in again (what the benchmark's faults/req column counts) pays
+ * it for every page.
  */
 export function minorFaultCost(megabytes = 64) {
   const before = process.resourceUsage();

@@ -63,8 +63,9 @@ export function parseRunLog(text) {
 }
 
 /**
- * Per size, machine and ratio (in the log's order of sizes and columns) that some run measured: { size, machine, ratio, runs, median, low,
- * high, target, met }; `target` and `met` (runs at or above it) are undefined for a ratio without one.
+ * Per size, machine and ratio that some run measured, in the log's order of sizes and columns:
+ * { size, machine, ratio, runs, median, low, high, target, met }; `target` and `met` (runs at or
+ * above it) are undefined for a ratio without one.
  */
 export function summarize(runs) {
   const groups = new Map();
